@@ -1,0 +1,88 @@
+#pragma once
+// The hand-over from Apache's side to a daemon process. The parent forks the process
+// (module/daemon_supervisor.*), which sets its title, drops privileges, chdir()s and sets the
+// umask while still free of Python, then dlopen()s mod_gantry_python.so and calls
+// gantry_daemon_main() with this spec. From there on the process belongs to daemon/:
+// Python start-up, preloads, the thread pool serving the group's socket, lifecycle and exit.
+// Like python_api.hpp, both sides are built from one tree, so C++ types may cross.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gantry/log.hpp"
+#include "gantry/python_api.hpp"
+
+namespace gantry {
+
+inline constexpr const char* kDaemonEntrySymbol = "gantry_daemon_main";
+
+// A script to import when the process starts (WSGIImportScript into this group, or a
+// WSGIScriptAlias naming both process-group= and application-group=).
+struct PreloadScript {
+  std::string script_path;
+  std::string application_group;  // "" = main interpreter
+  std::string callable = "application";
+};
+
+struct DaemonRunSpec {
+  std::string group;                       // WSGIDaemonProcess name
+  unsigned process_index = 0;              // 0..processes-1, for logs
+  int listen_fd = -1;                      // the group's listening unix socket (inherited)
+  unsigned threads = 15;                   // request threads
+  std::size_t stack_size = 0;              // bytes per request thread; 0 = system default
+  std::array<std::uint8_t, 32> secret{};   // this generation's secret: HELLO must carry it
+  bool multiprocess = false;               // wsgi.multiprocess for this group
+  PythonSettings python;                   // python-home, python-path, restrictions, logger
+  std::vector<PreloadScript> preload;
+  // Lifecycle (0 = off); the option names are those of WSGIDaemonProcess.
+  std::uint64_t maximum_requests = 0;
+  std::uint64_t maximum_requests_jitter = 0;
+  std::uint64_t maximum_memory = 0;        // bytes of RSS
+  std::uint64_t memory_growth_log = 32u << 20;
+  double inactivity_timeout = 0;
+  double request_timeout = 0;
+  double graceful_timeout = 15;
+  double shutdown_timeout = 5;
+  double socket_timeout = 60;
+  Logger* logger = nullptr;                // process log sink (writes to Apache's error log)
+};
+
+// Why a daemon process exited, as its exit status: the supervisor reads it back from
+// waitpid() and names the cause in its log line and in the shared table that Apache children
+// quote when a request to that process failed. Statuses not listed are errors.
+enum class DaemonExit : int {
+  shutdown = 0,           // SIGTERM from the supervisor (Apache stop or graceful restart)
+  startup_failed = 3,     // Python, privileges or the entry point could not start; logged
+  maximum_requests = 10,  // maximum-requests reached
+  inactivity = 11,        // inactivity-timeout elapsed with nothing in flight
+  maximum_memory = 12,    // RSS above maximum-memory after a request
+  restart_signal = 13,    // SIGUSR1/SIGINT asked for a graceful restart
+  request_timeout = 14,   // a request outlived request-timeout
+  deadlock = 15,          // the GIL was held past deadlock-timeout
+  script_changed = 16,    // the WSGI script changed (WSGIScriptReloading On)
+};
+
+// Text for a DaemonExit status ("maximum-requests reached"), or nullptr if not one of ours.
+inline const char* describe_daemon_exit(int status) {
+  switch (static_cast<DaemonExit>(status)) {
+    case DaemonExit::shutdown: return "shut down by the supervisor";
+    case DaemonExit::startup_failed: return "failed to start (see the preceding log lines)";
+    case DaemonExit::maximum_requests: return "recycled: maximum-requests reached";
+    case DaemonExit::inactivity: return "recycled: inactivity-timeout elapsed";
+    case DaemonExit::maximum_memory: return "recycled: resident memory above maximum-memory";
+    case DaemonExit::restart_signal: return "restarted by SIGUSR1/SIGINT";
+    case DaemonExit::request_timeout: return "restarted: a request exceeded request-timeout";
+    case DaemonExit::deadlock: return "restarted: Python deadlock (deadlock-timeout)";
+    case DaemonExit::script_changed: return "restarted: WSGI script changed";
+  }
+  return nullptr;
+}
+
+// Runs the daemon process until it should exit; returns the process exit status.
+using DaemonMain = int (*)(const DaemonRunSpec& spec);
+
+}  // namespace gantry
+
+extern "C" int gantry_daemon_main(const gantry::DaemonRunSpec& spec);

@@ -1,0 +1,60 @@
+#pragma once
+// The boundary between mod_gantry.so (no libpython) and mod_gantry_python.so (links
+// libpython). A process that will run Python dlopen()s the second object and calls
+// gantry_python_api() for this table; nothing else crosses. Both objects are built from one
+// tree by one compiler, so C++ types are fine here; GANTRY_PYTHON_ABI guards against a
+// stale sibling .so.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gantry/channel.hpp"
+#include "gantry/log.hpp"
+
+namespace gantry {
+
+inline constexpr std::uint32_t kPythonAbi = 1;
+inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
+inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
+
+// Process-wide Python settings (WSGIPython* directives, or a daemon group's options).
+struct PythonSettings {
+  std::string python_home;                // WSGIPythonHome / python-home=; empty = default
+  std::vector<std::string> python_path;   // WSGIPythonPath / python-path=, in order
+  int optimize = 0;                       // WSGIPythonOptimize (0, 1, 2)
+  bool restrict_stdin = true;             // WSGIRestrictStdin
+  bool restrict_stdout = true;            // WSGIRestrictStdout
+  bool restrict_signal = true;            // WSGIRestrictSignal
+  std::string process_group;              // "" in embedded mode
+  Logger* logger = nullptr;               // process-level log sink, outlives Python
+};
+
+// What to run for one request (or to preload).
+struct ScriptTarget {
+  std::string_view script_path;        // absolute path of the WSGI script file
+  std::string_view application_group;  // resolved name; "" means the main interpreter (%{GLOBAL})
+  std::string_view callable = "application";  // WSGICallableObject
+  bool reload_on_change = false;       // WSGIScriptReloading On: re-import when mtime changes
+};
+
+// Outcome (how a request ended) lives in channel.hpp: the daemon protocol carries it too.
+
+struct PythonApi {
+  std::uint32_t abi;
+  // Starts Python in this process (once; later calls are no-ops). False on failure (logged).
+  bool (*initialize)(const PythonSettings& settings);
+  // Loads a script into its application group ahead of any request (WSGIImportScript,
+  // WSGIScriptAlias with both process-group= and application-group=). False on failure.
+  bool (*import_script)(const ScriptTarget& target);
+  // Runs one request through the WSGI app. Never throws.
+  Outcome (*run_request)(const ScriptTarget& target, RequestChannel& channel);
+  // In a child forked from a parent that had initialised Python (WSGILazyInitialization Off).
+  void (*after_fork_child)();
+  // At process exit: runs atexit handlers; does not wait on sub-interpreter teardown.
+  void (*shutdown)();
+};
+
+}  // namespace gantry
+
+extern "C" const gantry::PythonApi* gantry_python_api();
