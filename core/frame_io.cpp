@@ -1,0 +1,288 @@
+// FrameReader / FrameWriter: protocol frames over a non-blocking AF_UNIX stream socket.
+#include "gantry/frame_io.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace gantry::protocol {
+
+namespace {
+
+// The receive buffer holds the largest frame of the hot path (a full BODY/DATA chunk);
+// it grows only for a larger control frame, and shrinks back once that is consumed.
+constexpr std::size_t kReadBuffer = kHeaderSize + kMaxChunk;
+// A batch that grew past this (a huge RESPONSE_START) is released once it is sent.
+constexpr std::size_t kKeepBatch = 256 * 1024;
+// iovecs per sendmsg: the socket takes a few hundred KiB per call at most, so more
+// entries would only be built and thrown away.
+constexpr std::size_t kIovecsPerCall = 64;
+constexpr std::size_t kFdsPerReceive = 8;
+
+ChannelError socket_error(const char* operation, int error) {
+  if (error == EPIPE || error == ECONNRESET)
+    return ChannelError(ChannelError::Kind::client_gone,
+                        std::string("the peer closed the connection (") + operation + ": " +
+                            std::strerror(error) + ")");
+  return ChannelError(ChannelError::Kind::internal,
+                      std::string(operation) + " on the daemon socket failed: " +
+                          std::strerror(error));
+}
+
+}  // namespace
+
+bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
+  pollfd entry{fd, events, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const int n = poll(&entry, 1, static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT32_MAX)));
+    if (n > 0) return true;  // includes POLLHUP/POLLERR: the next call reports them
+    if (n == 0) return false;
+    if (errno != EINTR) throw socket_error("poll", errno);
+  }
+}
+
+// --- FrameReader ---------------------------------------------------------------------
+
+FrameReader::FrameReader(int fd, bool accept_fds)
+    : fd_(fd), accept_fds_(accept_fds), buffer_(kReadBuffer), peak_(kReadBuffer) {}
+
+FrameReader::~FrameReader() {
+  for (int fd : fds_) ::close(fd);
+}
+
+int FrameReader::take_fd() {
+  if (fds_.empty()) return -1;
+  const int fd = fds_.front();
+  fds_.pop_front();
+  return fd;
+}
+
+void FrameReader::make_room(std::size_t needed) {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    if (buffer_.size() > kReadBuffer && needed <= kReadBuffer) {
+      buffer_.resize(kReadBuffer);
+      buffer_.shrink_to_fit();
+    }
+  }
+  // Slide the unread bytes to the front when the next frame would not fit behind them,
+  // or when so little room is left that the next recv would be a tiny one.
+  const bool frame_does_not_fit = buffer_.size() - begin_ < needed;
+  const bool tail_too_small = buffer_.size() - end_ < 4096;
+  if (begin_ > 0 && (frame_does_not_fit || tail_too_small)) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (buffer_.size() < needed) {
+    // Only reached with `needed` already checked against max_payload() by parse_header.
+    buffer_.resize(needed);
+    peak_ = std::max(peak_, buffer_.size());
+  }
+}
+
+long FrameReader::receive() {
+  char* into = buffer_.data() + end_;
+  const std::size_t room = buffer_.size() - end_;
+  while (true) {
+    ssize_t n;
+    if (!accept_fds_) {
+      n = ::recv(fd_, into, room, MSG_DONTWAIT);
+    } else {
+      iovec iov{into, room};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kFdsPerReceive)];
+      msghdr message{};
+      message.msg_iov = &iov;
+      message.msg_iovlen = 1;
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
+      n = ::recvmsg(fd_, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n >= 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+          const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            fds_.push_back(fd);
+          }
+        }
+        if ((message.msg_flags & MSG_CTRUNC) != 0)
+          throw ProtocolError(ProtocolError::Kind::malformed,
+                              "the peer sent more file descriptors at once than FILE frames allow");
+      }
+    }
+    if (n > 0) {
+      end_ += static_cast<std::size_t>(n);
+      return n;
+    }
+    if (n == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    if (errno == ECONNRESET) return 0;  // a hang-up, like EOF
+    throw socket_error("recv", errno);
+  }
+}
+
+FrameReader::Result FrameReader::try_read(bool may_receive) {
+  while (true) {
+    const std::size_t available = end_ - begin_;
+    if (available >= kHeaderSize) {
+      const FrameHeader header = parse_header(buffer_.data() + begin_);
+      const std::size_t total = kHeaderSize + header.length;
+      if (available >= total) {
+        Frame frame{header, std::string_view(buffer_.data() + begin_ + kHeaderSize, header.length)};
+        begin_ += total;
+        return {Status::frame, frame};
+      }
+      make_room(total);
+    } else {
+      make_room(kHeaderSize);
+    }
+    if (!may_receive) return {Status::would_block, {}};
+    const long n = receive();
+    if (n > 0) continue;
+    if (n < 0) return {Status::would_block, {}};
+    if (end_ == begin_) return {Status::closed, {}};
+    std::string what = "the peer closed the connection in the middle of a frame (" +
+                       std::to_string(end_ - begin_) + " bytes of it received";
+    if (end_ - begin_ >= kHeaderSize)
+      what += ", " + frame_name(static_cast<std::uint8_t>(buffer_[begin_])) + " of " +
+              std::to_string(kHeaderSize + parse_header(buffer_.data() + begin_).length);
+    throw ProtocolError(ProtocolError::Kind::truncated, what + ")");
+  }
+}
+
+FrameReader::Frame FrameReader::read(std::chrono::milliseconds timeout) {
+  while (true) {
+    const Result result = try_read();
+    if (result.status == Status::frame) return result.frame;
+    if (result.status == Status::closed)
+      throw ChannelError(ChannelError::Kind::client_gone, "the peer closed the connection");
+    if (!wait_for(fd_, POLLIN, timeout))
+      throw ChannelError(ChannelError::Kind::timeout,
+                         "nothing received from the peer for " +
+                             std::to_string(timeout.count()) + " ms");
+  }
+}
+
+// --- FrameWriter ---------------------------------------------------------------------
+
+FrameWriter::FrameWriter(int fd) : fd_(fd) {}
+
+void FrameWriter::add_owned(std::size_t offset, std::size_t size) {
+  if (size == 0) return;
+  queued_ += size;
+  if (segments_.size() > next_) {
+    Segment& last = segments_.back();
+    if (last.data == nullptr && last.offset + last.size == offset) {
+      last.size += size;
+      peak_ = std::max(peak_, batch_.capacity() + segments_.capacity() * sizeof(Segment));
+      return;
+    }
+  }
+  segments_.push_back({nullptr, offset, size});
+  peak_ = std::max(peak_, batch_.capacity() + segments_.capacity() * sizeof(Segment));
+}
+
+void FrameWriter::append_borrowed(FrameType type, std::string_view payload) {
+  const std::size_t at = batch_.size();
+  batch_.resize(at + kHeaderSize);
+  put_header(batch_.data() + at, type, static_cast<std::uint32_t>(payload.size()));
+  add_owned(at, kHeaderSize);
+  if (payload.empty()) return;
+  segments_.push_back({payload.data(), 0, payload.size()});
+  queued_ += payload.size();
+  peak_ = std::max(peak_, batch_.capacity() + segments_.capacity() * sizeof(Segment));
+}
+
+void FrameWriter::attach_fd(int fd) {
+  if (pending_fd_ >= 0)
+    throw ChannelError(ChannelError::Kind::internal, "two file descriptors queued at once");
+  pending_fd_ = fd;
+}
+
+void FrameWriter::reset_if_drained() {
+  if (next_ != segments_.size()) return;
+  segments_.clear();
+  next_ = next_offset_ = 0;
+  batch_.clear();
+  if (batch_.capacity() > kKeepBatch) std::string().swap(batch_);
+}
+
+bool FrameWriter::send_some() {
+  while (!empty()) {
+    iovec iov[kIovecsPerCall];
+    std::size_t count = 0;
+    for (std::size_t i = next_; i < segments_.size() && count < kIovecsPerCall; ++i, ++count) {
+      const Segment& s = segments_[i];
+      const char* base = s.data != nullptr ? s.data : batch_.data() + s.offset;
+      const std::size_t skip = i == next_ ? next_offset_ : 0;
+      iov[count].iov_base = const_cast<char*>(base + skip);
+      iov[count].iov_len = s.size - skip;
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = count;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (pending_fd_ >= 0) {
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&message);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pending_fd_, sizeof(int));
+    }
+    // MSG_NOSIGNAL: a peer that went away is an EPIPE to report, not a SIGPIPE to die of.
+    const ssize_t sent = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+      throw socket_error("sendmsg", errno);
+    }
+    pending_fd_ = -1;  // it went with the first byte of this message
+    std::size_t left = static_cast<std::size_t>(sent);
+    queued_ -= left;
+    while (left > 0) {
+      const std::size_t rest = segments_[next_].size - next_offset_;
+      if (left >= rest) {
+        left -= rest;
+        ++next_;
+        next_offset_ = 0;
+      } else {
+        next_offset_ += left;
+        left = 0;
+      }
+    }
+  }
+  reset_if_drained();
+  return true;
+}
+
+void FrameWriter::send_all(std::chrono::milliseconds timeout) {
+  while (!send_some()) {
+    if (!wait_for(fd_, POLLOUT, timeout))
+      throw ChannelError(ChannelError::Kind::timeout,
+                         "the peer took nothing for " + std::to_string(timeout.count()) + " ms");
+  }
+}
+
+void FrameWriter::discard() {
+  next_ = segments_.size();
+  next_offset_ = 0;
+  queued_ = 0;
+  pending_fd_ = -1;
+  reset_if_drained();
+}
+
+}  // namespace gantry::protocol

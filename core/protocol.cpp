@@ -1,0 +1,395 @@
+// Frame codec of the Apache child <-> daemon protocol (specification in protocol.hpp).
+// Every decoder reads through a bounds-checked Cursor: a lying length field yields a
+// ProtocolError, never a read past the payload or an allocation it did not pay for.
+#include "gantry/protocol.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <system_error>
+
+namespace gantry::protocol {
+
+namespace {
+
+constexpr std::size_t kMaxFrameType = static_cast<std::size_t>(FrameType::abort);
+
+void put_u16(char* out, std::uint16_t v) {
+  out[0] = static_cast<char>(v & 0xff);
+  out[1] = static_cast<char>(v >> 8);
+}
+
+void put_u32(char* out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint16_t get_u16(const char* in) {
+  const auto* b = reinterpret_cast<const unsigned char*>(in);
+  return static_cast<std::uint16_t>(b[0] | (b[1] << 8));
+}
+
+std::uint32_t get_u32(const char* in) {
+  const auto* b = reinterpret_cast<const unsigned char*>(in);
+  return static_cast<std::uint32_t>(b[0]) | (static_cast<std::uint32_t>(b[1]) << 8) |
+         (static_cast<std::uint32_t>(b[2]) << 16) | (static_cast<std::uint32_t>(b[3]) << 24);
+}
+
+void append_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
+
+void append_u32(std::string& out, std::uint32_t v) {
+  char bytes[4];
+  put_u32(bytes, v);
+  out.append(bytes, 4);
+}
+
+void append_u64(std::string& out, std::uint64_t v) {
+  append_u32(out, static_cast<std::uint32_t>(v & 0xffffffffu));
+  append_u32(out, static_cast<std::uint32_t>(v >> 32));
+}
+
+// Appends a header with a placeholder length; returns where it starts.
+std::size_t begin_frame(std::string& out, FrameType type) {
+  const std::size_t at = out.size();
+  out.resize(at + kHeaderSize);
+  put_header(out.data() + at, type, 0);
+  return at;
+}
+
+// Fills in the length once the payload is appended; refuses frames over the type's limit.
+void end_frame(std::string& out, std::size_t at, FrameType type) {
+  const std::size_t length = out.size() - at - kHeaderSize;
+  if (length > max_payload(type)) {
+    out.resize(at);
+    throw ProtocolError(ProtocolError::Kind::oversized,
+                        frame_name(static_cast<std::uint8_t>(type)) + " frame would be " +
+                            std::to_string(length) + " bytes, more than the limit of " +
+                            std::to_string(max_payload(type)));
+  }
+  put_u32(out.data() + at + 4, static_cast<std::uint32_t>(length));
+}
+
+void append_pair(std::string& out, std::string_view a, std::string_view b) {
+  // Lengths are checked against the frame limit by end_frame; a pair this big can
+  // never fit, so the casts below never wrap in a frame that is actually sent.
+  append_u32(out, static_cast<std::uint32_t>(std::min<std::size_t>(a.size(), UINT32_MAX)));
+  append_u32(out, static_cast<std::uint32_t>(std::min<std::size_t>(b.size(), UINT32_MAX)));
+  out.append(a);
+  out.append(b);
+}
+
+class Cursor {
+ public:
+  Cursor(std::string_view data, const char* what) : data_(data), what_(what) {}
+
+  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)[0]); }
+  std::uint32_t u32() { return get_u32(take(4).data()); }
+  std::uint64_t u64() {
+    const std::uint64_t low = u32();
+    return low | (static_cast<std::uint64_t>(u32()) << 32);
+  }
+  std::string_view bytes(std::size_t n) { return take(n); }
+  std::string_view rest() { return take(data_.size()); }
+  std::size_t remaining() const { return data_.size(); }
+
+  void expect_end() {
+    if (!data_.empty())
+      throw ProtocolError(ProtocolError::Kind::malformed,
+                          std::string(what_) + " payload has " + std::to_string(data_.size()) +
+                              " unexpected trailing bytes");
+  }
+
+ private:
+  std::string_view take(std::size_t n) {
+    if (n > data_.size())
+      throw ProtocolError(ProtocolError::Kind::truncated,
+                          std::string(what_) + " payload ends early: a field needs " +
+                              std::to_string(n) + " bytes, " + std::to_string(data_.size()) +
+                              " remain");
+    auto part = data_.substr(0, n);
+    data_.remove_prefix(n);
+    return part;
+  }
+
+  std::string_view data_;
+  const char* what_;
+};
+
+// A count read from the wire, checked against what the remaining bytes could possibly
+// hold, so a forged count cannot make us reserve() gigabytes.
+std::size_t checked_count(Cursor& in, std::size_t min_entry_size, const char* what) {
+  const std::uint32_t count = in.u32();
+  if (count > in.remaining() / min_entry_size)
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        std::string(what) + " claims " + std::to_string(count) +
+                            " entries but only " + std::to_string(in.remaining()) +
+                            " bytes follow");
+  return count;
+}
+
+}  // namespace
+
+std::string frame_name(std::uint8_t type) {
+  static constexpr const char* kNames[] = {
+      nullptr, "HELLO", "REQUEST", "BODY", "BODY_END", "READ_MORE", "RESPONSE_START",
+      "DATA", "FILE", "FLUSH", "LOG", "END", "ABORT"};
+  if (type >= 1 && type <= kMaxFrameType) return kNames[type];
+  return "type " + std::to_string(type);
+}
+
+std::size_t max_payload(FrameType type) {
+  switch (type) {
+    case FrameType::hello: return kHelloPayload;
+    case FrameType::request: return kMaxFramePayload;
+    case FrameType::body: return kMaxChunk;
+    case FrameType::body_end: return 0;
+    case FrameType::read_more: return 4;
+    case FrameType::response_start: return kMaxFramePayload;
+    case FrameType::data: return kMaxChunk;
+    case FrameType::file: return 16;
+    case FrameType::flush: return 0;
+    case FrameType::log: return 1 + kMaxLogMessage;
+    case FrameType::end: return 1;
+    case FrameType::abort: return 1 + kMaxLogMessage;
+  }
+  return 0;
+}
+
+void put_header(char* out, FrameType type, std::uint32_t length) {
+  out[0] = static_cast<char>(type);
+  out[1] = 0;
+  put_u16(out + 2, 0);
+  put_u32(out + 4, length);
+}
+
+FrameHeader parse_header(const char* in) {
+  const auto raw_type = static_cast<std::uint8_t>(in[0]);
+  if (raw_type < 1 || raw_type > kMaxFrameType)
+    throw ProtocolError(ProtocolError::Kind::unknown_type,
+                        "unknown frame " + frame_name(raw_type) + " (protocol version " +
+                            std::to_string(kProtocolVersion) + " defines types 1 to " +
+                            std::to_string(kMaxFrameType) + ")");
+  const auto type = static_cast<FrameType>(raw_type);
+  if (in[1] != 0 || get_u16(in + 2) != 0)
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        frame_name(raw_type) + " frame has non-zero flags or reserved bits");
+  const std::uint32_t length = get_u32(in + 4);
+  const std::size_t limit = max_payload(type);
+  if (length > limit)
+    throw ProtocolError(ProtocolError::Kind::oversized,
+                        frame_name(raw_type) + " frame announces " + std::to_string(length) +
+                            " payload bytes, more than its limit of " + std::to_string(limit));
+  const bool fixed = type == FrameType::hello || type == FrameType::read_more ||
+                     type == FrameType::file || type == FrameType::end;
+  if (fixed && length != limit)
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        frame_name(raw_type) + " frame must have exactly " +
+                            std::to_string(limit) + " payload bytes, not " +
+                            std::to_string(length));
+  return {type, length};
+}
+
+Secret generate_secret() {
+  Secret secret;
+  std::size_t filled = 0;
+  while (filled < secret.size()) {
+    const ssize_t n = getrandom(secret.data() + filled, secret.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    filled += static_cast<std::size_t>(n);
+  }
+  return secret;
+}
+
+bool secrets_equal(const Secret& a, const Secret& b) noexcept {
+  unsigned difference = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) difference |= static_cast<unsigned>(a[i] ^ b[i]);
+  return difference == 0;
+}
+
+void append_hello(std::string& out, const Secret& secret) {
+  const std::size_t at = begin_frame(out, FrameType::hello);
+  out.append(kMagic.data(), kMagic.size());
+  char version[4];
+  put_u16(version, kProtocolVersion);
+  put_u16(version + 2, 0);
+  out.append(version, 4);
+  out.append(reinterpret_cast<const char*>(secret.data()), secret.size());
+  end_frame(out, at, FrameType::hello);
+}
+
+void check_hello(std::span<const char, kHeaderSize + kHelloPayload> frame, const Secret& secret) {
+  // Magic first: a peer that is not Gantry at all gets the most useful message.
+  if (std::memcmp(frame.data() + kHeaderSize, kMagic.data(), kMagic.size()) != 0)
+    throw ProtocolError(ProtocolError::Kind::bad_magic,
+                        "the peer did not start with a Gantry HELLO (wrong magic bytes)");
+  const FrameHeader header = parse_header(frame.data());
+  if (header.type != FrameType::hello)
+    throw ProtocolError(ProtocolError::Kind::unexpected_frame,
+                        "the first frame must be HELLO, not " +
+                            frame_name(static_cast<std::uint8_t>(header.type)));
+  const char* payload = frame.data() + kHeaderSize + kMagic.size();
+  const std::uint16_t version = get_u16(payload);
+  if (version != kProtocolVersion)
+    throw ProtocolError(ProtocolError::Kind::bad_version,
+                        "the peer speaks protocol version " + std::to_string(version) +
+                            ", this side speaks version " + std::to_string(kProtocolVersion) +
+                            " (mod_gantry.so and mod_gantry_python.so from different builds?)");
+  if (get_u16(payload + 2) != 0)
+    throw ProtocolError(ProtocolError::Kind::malformed, "HELLO has non-zero reserved bits");
+  Secret offered;
+  std::memcpy(offered.data(), payload + 4, offered.size());
+  if (!secrets_equal(offered, secret))
+    throw ProtocolError(ProtocolError::Kind::bad_secret,
+                        "the peer's HELLO carries the wrong secret (a process from another "
+                        "server generation, or not started by this Apache)");
+}
+
+void append_request(std::string& out, std::span<const EnvEntry> environ, ServerTraits traits) {
+  const std::size_t at = begin_frame(out, FrameType::request);
+  append_u8(out, static_cast<std::uint8_t>((traits.multithread ? 1 : 0) |
+                                           (traits.multiprocess ? 2 : 0) |
+                                           (traits.run_once ? 4 : 0)));
+  out.append(3, '\0');
+  append_u32(out, static_cast<std::uint32_t>(environ.size()));
+  for (const auto& entry : environ) append_pair(out, entry.key, entry.value);
+  end_frame(out, at, FrameType::request);
+}
+
+RequestMessage decode_request(std::string_view payload) {
+  Cursor in(payload, "REQUEST");
+  RequestMessage message;
+  const std::uint8_t bits = in.u8();
+  const std::string_view reserved = in.bytes(3);
+  if ((bits & ~7u) != 0 || reserved != std::string_view("\0\0\0", 3))
+    throw ProtocolError(ProtocolError::Kind::malformed, "REQUEST has unknown trait bits");
+  message.traits.multithread = (bits & 1) != 0;
+  message.traits.multiprocess = (bits & 2) != 0;
+  message.traits.run_once = (bits & 4) != 0;
+  const std::size_t count = checked_count(in, 8, "REQUEST environ");
+  message.environ.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint32_t key_length = in.u32();
+    const std::uint32_t value_length = in.u32();
+    const std::string_view key = in.bytes(key_length);
+    const std::string_view value = in.bytes(value_length);
+    message.environ.push_back({std::string(key), std::string(value)});
+  }
+  in.expect_end();
+  return message;
+}
+
+void append_read_more(std::string& out, std::uint32_t credit) {
+  const std::size_t at = begin_frame(out, FrameType::read_more);
+  append_u32(out, credit);
+  end_frame(out, at, FrameType::read_more);
+}
+
+std::uint32_t decode_read_more(std::string_view payload) {
+  Cursor in(payload, "READ_MORE");
+  const std::uint32_t credit = in.u32();
+  in.expect_end();
+  return credit;
+}
+
+void append_empty(std::string& out, FrameType type) {
+  const std::size_t at = begin_frame(out, type);
+  end_frame(out, at, type);
+}
+
+void append_response_start(std::string& out, std::string_view status,
+                           const std::vector<Header>& headers) {
+  const std::size_t at = begin_frame(out, FrameType::response_start);
+  append_u32(out, static_cast<std::uint32_t>(std::min<std::size_t>(status.size(), UINT32_MAX)));
+  out.append(status);
+  append_u32(out, static_cast<std::uint32_t>(headers.size()));
+  for (const auto& header : headers) append_pair(out, header.name, header.value);
+  end_frame(out, at, FrameType::response_start);
+}
+
+ResponseStart decode_response_start(std::string_view payload) {
+  Cursor in(payload, "RESPONSE_START");
+  ResponseStart response;
+  response.status = std::string(in.bytes(in.u32()));
+  const std::size_t count = checked_count(in, 8, "RESPONSE_START headers");
+  response.headers.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint32_t name_length = in.u32();
+    const std::uint32_t value_length = in.u32();
+    const std::string_view name = in.bytes(name_length);
+    const std::string_view value = in.bytes(value_length);
+    response.headers.push_back({std::string(name), std::string(value)});
+  }
+  in.expect_end();
+  return response;
+}
+
+void append_file(std::string& out, std::uint64_t offset, std::uint64_t length) {
+  const std::size_t at = begin_frame(out, FrameType::file);
+  append_u64(out, offset);
+  append_u64(out, length);
+  end_frame(out, at, FrameType::file);
+}
+
+FileRange decode_file(std::string_view payload) {
+  Cursor in(payload, "FILE");
+  FileRange range{in.u64(), in.u64()};
+  in.expect_end();
+  if (range.offset > INT64_MAX || range.length > INT64_MAX - range.offset)
+    throw ProtocolError(ProtocolError::Kind::malformed, "FILE range overflows a file offset");
+  return range;
+}
+
+void append_log(std::string& out, Level level, std::string_view message) {
+  const std::size_t at = begin_frame(out, FrameType::log);
+  append_u8(out, static_cast<std::uint8_t>(level));
+  out.append(message.substr(0, kMaxLogMessage));
+  end_frame(out, at, FrameType::log);
+}
+
+LogMessage decode_log(std::string_view payload) {
+  Cursor in(payload, "LOG");
+  const std::uint8_t level = in.u8();
+  if (level > static_cast<std::uint8_t>(Level::debug))
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        "LOG level " + std::to_string(level) + " is not 0 (emerg) to 7 (debug)");
+  return {static_cast<Level>(level), in.rest()};
+}
+
+void append_end(std::string& out, Outcome outcome) {
+  const std::size_t at = begin_frame(out, FrameType::end);
+  append_u8(out, static_cast<std::uint8_t>(outcome));
+  end_frame(out, at, FrameType::end);
+}
+
+Outcome decode_end(std::string_view payload) {
+  Cursor in(payload, "END");
+  const std::uint8_t outcome = in.u8();
+  in.expect_end();
+  if (outcome > static_cast<std::uint8_t>(Outcome::aborted))
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        "END carries unknown outcome " + std::to_string(outcome));
+  return static_cast<Outcome>(outcome);
+}
+
+void append_abort(std::string& out, ChannelError::Kind kind, std::string_view message) {
+  const std::size_t at = begin_frame(out, FrameType::abort);
+  append_u8(out, static_cast<std::uint8_t>(kind));
+  out.append(message.substr(0, kMaxLogMessage));
+  end_frame(out, at, FrameType::abort);
+}
+
+AbortMessage decode_abort(std::string_view payload) {
+  Cursor in(payload, "ABORT");
+  const std::uint8_t kind = in.u8();
+  if (kind > static_cast<std::uint8_t>(ChannelError::Kind::internal))
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        "ABORT carries unknown kind " + std::to_string(kind));
+  return {static_cast<ChannelError::Kind>(kind), in.rest()};
+}
+
+}  // namespace gantry::protocol

@@ -1,0 +1,90 @@
+#pragma once
+// The daemon end of the protocol: a RequestChannel over the socket an Apache child
+// connected with. The WSGI adapter runs against it exactly as against the embedded
+// channel. The forwarder (daemon_forwarder.hpp) is the other end.
+//
+//   int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+//   try {
+//     SocketChannel channel(fd, secret, {.socket_timeout = 60s});   // HELLO + REQUEST
+//     Outcome outcome = python->run_request(target, channel);
+//     channel.finish(outcome);                                      // END
+//   } catch (const protocol::ProtocolError& e) { log: a peer refused (bad secret...) }
+//     catch (const ChannelError& e) { log: the Apache child went away or timed out }
+//   close(fd);
+//
+// The channel does not own the descriptor. Threading: one request thread uses it.
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gantry/channel.hpp"
+#include "gantry/frame_io.hpp"
+#include "gantry/protocol.hpp"
+
+namespace gantry {
+
+struct SocketChannelOptions {
+  // Longest wait for the Apache child on any one read or write (socket-timeout).
+  std::chrono::milliseconds socket_timeout = std::chrono::seconds(300);
+  // Body bytes the Apache child may send ahead of the application's read() calls.
+  std::uint32_t body_window = protocol::kDefaultBodyWindow;
+  // Where log() lines go when the Apache child can no longer take them. May be null.
+  Logger* fallback_logger = nullptr;
+};
+
+class SocketChannel final : public RequestChannel {
+ public:
+  // Reads and checks HELLO, then reads REQUEST. Nothing beyond a fixed 52-byte buffer is
+  // allocated before the secret has been checked. Throws protocol::ProtocolError for a
+  // peer that is refused or breaks the protocol, ChannelError for a hang-up or timeout.
+  SocketChannel(int fd, const protocol::Secret& secret, const SocketChannelOptions& options);
+
+  std::span<const EnvEntry> environ() const override { return environ_; }
+  ServerTraits traits() const override { return traits_; }
+  std::size_t read(char* buffer, std::size_t size) override;
+  void start_response(std::string_view status, const std::vector<Header>& headers) override;
+  void write(std::string_view data) override;
+  bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override;
+  void flush() override;
+  void log(Level level, std::string_view message) override;
+
+  // Sends END with the outcome (and anything still batched). Never throws: false if the
+  // Apache child could not be told (it hung up, or an earlier send failed).
+  bool finish(Outcome outcome);
+
+  bool response_started() const { return started_; }
+  // Most bytes this channel's own buffers held at once (tests assert it stays bounded).
+  std::size_t peak_buffer_bytes() const;
+
+ private:
+  void send_now();                     // drains the writer or throws ChannelError
+  [[noreturn]] void fail(const ChannelError& error);
+  void check_usable() const;
+  void grant(std::uint32_t credit);
+  void receive_body_frame();
+
+  int fd_;
+  SocketChannelOptions options_;
+  protocol::FrameReader reader_;
+  protocol::FrameWriter writer_;
+  std::vector<EnvEntry> environ_;
+  ServerTraits traits_;
+
+  // Request body state.
+  std::string_view pending_body_;  // unread part of the current BODY frame (in reader_)
+  std::uint64_t in_flight_ = 0;    // granted but not yet received
+  bool window_opened_ = false;
+  bool body_done_ = false;
+  bool body_failed_ = false;
+  ChannelError::Kind body_error_kind_ = ChannelError::Kind::internal;
+  std::string body_error_;
+
+  bool started_ = false;
+  bool broken_ = false;  // a send failed: every later call fails the same way
+  ChannelError::Kind broken_kind_ = ChannelError::Kind::internal;
+  std::string broken_reason_;
+};
+
+}  // namespace gantry
