@@ -1,0 +1,129 @@
+// Per-interpreter setup. mod_wsgi's documented defaults, which the config side should
+// apply when filling PythonSettings (checked against the mod_wsgi 4.x directive docs):
+//   WSGIRestrictStdin  On  -> reading sys.stdin raises OSError
+//   WSGIRestrictStdout Off -> sys.stdout goes to the error log (restriction off since 3.0)
+//   WSGIRestrictSignal On  -> signal.signal() from app code is ignored with a warning
+#include "wsgi/interpreter_setup.hpp"
+
+#include <string>
+
+#include "gantry/py/error.hpp"
+#include "gantry/py/ref.hpp"
+#include "wsgi/log_ids.hpp"
+#include "wsgi/log_stream.hpp"
+
+namespace gantry::wsgi {
+namespace {
+
+// The version apps see in mod_wsgi.version: Gantry behaves as mod_wsgi 4.9.4 (Debian 12's).
+constexpr int kModWsgiVersion[] = {4, 9, 4};
+
+bool prepend_python_path(const std::vector<std::string>& entries) {
+  if (entries.empty()) return true;
+  PyObject* path = PySys_GetObject("path");  // borrowed
+  if (!path || !PyList_Check(path)) {
+    PyErr_SetString(PyExc_RuntimeError, "sys.path is missing or not a list");
+    return false;
+  }
+  // Insert back to front so the entries keep their configured order at the front.
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    py::Ref entry = py::Ref::steal(PyUnicode_DecodeFSDefaultAndSize(it->data(), static_cast<Py_ssize_t>(it->size())));
+    if (!entry || PyList_Insert(path, 0, entry.get()) < 0) return false;
+  }
+  return true;
+}
+
+bool install_stdio(const PythonSettings& settings) {
+  py::Ref out = settings.restrict_stdout
+                    ? py::Ref::steal(new_restricted_stream("sys.stdout", "WSGIRestrictStdout"))
+                    : py::Ref::steal(new_log_stream(settings.logger, nullptr, Level::error, ids::kAppStdout, "<stdout>"));
+  py::Ref err = py::Ref::steal(new_log_stream(settings.logger, nullptr, Level::error, ids::kAppStderr, "<stderr>"));
+  if (!out || !err) return false;
+  if (PySys_SetObject("stdout", out.get()) < 0 || PySys_SetObject("stderr", err.get()) < 0) return false;
+  if (settings.restrict_stdin) {
+    py::Ref in = py::Ref::steal(new_restricted_stream("sys.stdin", "WSGIRestrictStdin"));
+    if (!in || PySys_SetObject("stdin", in.get()) < 0) return false;
+  }
+  return true;
+}
+
+// signal.signal() replacement: logs who tried and returns the handler, so the caller
+// carries on as if it had worked (what mod_wsgi does).
+PyObject* intercepted_signal(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  return py::guarded<PyObject*>(nullptr, [&]() -> PyObject* {
+    if (nargs != 2) {
+      PyErr_Format(PyExc_TypeError, "signal() takes exactly 2 arguments (%zd given)", nargs);
+      return nullptr;
+    }
+    std::string where = "unknown location";
+    if (PyFrameObject* frame = PyEval_GetFrame()) {  // borrowed
+      py::Ref code = py::Ref::steal(reinterpret_cast<PyObject*>(PyFrame_GetCode(frame)));
+      py::Ref file = code ? py::Ref::steal(PyObject_GetAttrString(code.get(), "co_filename")) : py::Ref();
+      const char* file_name = file ? PyUnicode_AsUTF8(file.get()) : nullptr;
+      if (!file_name) PyErr_Clear();
+      where = std::string(file_name ? file_name : "?") + ", line " + std::to_string(PyFrame_GetLineNumber(frame));
+    }
+    py::Ref number = py::Ref::steal(PyObject_Str(args[0]));
+    const char* number_text = number ? PyUnicode_AsUTF8(number.get()) : nullptr;
+    if (!number_text) PyErr_Clear();
+    process_log().log(Level::warning, ids::kSignalIgnored,
+                      std::string("Callback registration for signal ") + (number_text ? number_text : "?") +
+                          " ignored (called from " + where +
+                          "): WSGIRestrictSignal is On; set 'WSGIRestrictSignal Off' to let applications install "
+                          "signal handlers");
+    return Py_NewRef(args[1]);
+  });
+}
+
+PyMethodDef intercepted_signal_def = {
+    "signal", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(intercepted_signal)), METH_FASTCALL,
+    "signal.signal() as restricted by WSGIRestrictSignal: the handler is not installed."};
+
+bool restrict_signal() {
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("signal"));
+  if (!module) return false;
+  py::Ref fn = py::Ref::steal(PyCFunction_New(&intercepted_signal_def, nullptr));
+  return fn && PyObject_SetAttrString(module.get(), "signal", fn.get()) == 0;
+}
+
+bool add_mod_wsgi_module(const Interpreter& interpreter, const PythonSettings& settings) {
+  py::Ref module = py::Ref::steal(PyModule_New("mod_wsgi"));
+  if (!module) return false;
+  py::Ref version = py::Ref::steal(
+      Py_BuildValue("(iii)", kModWsgiVersion[0], kModWsgiVersion[1], kModWsgiVersion[2]));
+  py::Ref process_group = py::Ref::steal(PyUnicode_FromStringAndSize(
+      settings.process_group.data(), static_cast<Py_ssize_t>(settings.process_group.size())));
+  py::Ref application_group = py::Ref::steal(
+      PyUnicode_FromStringAndSize(interpreter.name.data(), static_cast<Py_ssize_t>(interpreter.name.size())));
+  if (!version || !process_group || !application_group) return false;
+  if (PyModule_AddObjectRef(module.get(), "version", version.get()) < 0 ||
+      PyModule_AddObjectRef(module.get(), "process_group", process_group.get()) < 0 ||
+      PyModule_AddObjectRef(module.get(), "application_group", application_group.get()) < 0) {
+    return false;
+  }
+  PyObject* modules = PyImport_GetModuleDict();  // borrowed
+  return PyDict_SetItemString(modules, "mod_wsgi", module.get()) == 0;
+}
+
+}  // namespace
+
+bool setup_interpreter(Interpreter& interpreter, const PythonSettings& settings) {
+  // Every step runs even if an earlier one failed: a missing python-path entry should
+  // not also leave sys.stdout unredirected.
+  bool ok = true;
+  auto step = [&](const char* what, bool done) {
+    if (done) return;
+    ok = false;
+    py::FetchedError error = py::fetch_error();
+    log_exception(process_log(), Level::error, ids::kInterpreterSetupFailed,
+                  std::string("Failed to ") + what + " in interpreter '" + interpreter.name + "'", error);
+  };
+  step("intern the environ keys", interpreter.keys.init());
+  step("prepend the python-path entries to sys.path", prepend_python_path(settings.python_path));
+  step("install sys.stdout/sys.stderr/sys.stdin replacements", install_stdio(settings));
+  step("restrict signal.signal()", !settings.restrict_signal || restrict_signal());
+  step("create the mod_wsgi module", add_mod_wsgi_module(interpreter, settings));
+  return ok;
+}
+
+}  // namespace gantry::wsgi

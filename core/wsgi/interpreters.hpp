@@ -1,0 +1,60 @@
+#pragma once
+// Python in this process: initialisation, the application-group -> interpreter map, and
+// the thread states that let any server thread run code in any interpreter.
+//
+// Model (CPython 3.11, one GIL shared by all interpreters):
+//   - "" (%{GLOBAL}) is the main interpreter; every other group gets a sub-interpreter
+//     (Py_NewInterpreter), created on first use and kept for the life of the process.
+//   - Each OS thread owns one PyThreadState per interpreter it has run code in, created
+//     the first time (PyThreadState_New) and cached thread_local. A request makes it
+//     current with py::ThreadStateActivation; nothing is created or destroyed per request.
+//   - A thread's main-interpreter state is always created first so the PyGILState API
+//     (used by some C extensions) finds the main interpreter, as it expects.
+//   - Outside activations no thread holds the GIL: initialize() drops it before returning.
+#include <Python.h>
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gantry/python_api.hpp"
+#include "wsgi/environ.hpp"
+#include "wsgi/log_target.hpp"
+#include "wsgi/script_cache.hpp"
+
+namespace gantry::wsgi {
+
+struct Interpreter {
+  std::string name;             // application group; "" = main interpreter
+  PyInterpreterState* state = nullptr;
+  // The state Py_NewInterpreter made (the interpreter's built-in initial one). Never
+  // deleted: 3.11.2 cannot hand out an interpreter's initial state again once it was.
+  PyThreadState* initial_thread_state = nullptr;
+  // Below: only touched with the GIL held in this interpreter.
+  EnvironKeys keys;
+  ScriptCache scripts;
+  // Serialises script (re)loading; locked only while NOT holding the GIL.
+  std::mutex load_mutex;
+};
+
+struct Binding {
+  Interpreter* interpreter;
+  PyThreadState* thread_state;  // the calling thread's, for that interpreter
+};
+
+// initialize(): false on failure (logged). Later calls are no-ops returning the first result.
+bool initialize_python(const PythonSettings& settings) noexcept;
+// True between a successful initialize() and shutdown().
+bool python_running() noexcept;
+const PythonSettings& python_settings() noexcept;
+LogTarget process_log() noexcept;
+
+// The interpreter for an application group and this thread's state in it, creating
+// either on first use. Call WITHOUT holding the GIL. nullopt on failure (logged).
+std::optional<Binding> bind_interpreter(std::string_view group, const LogTarget& log) noexcept;
+
+void after_fork_child_python() noexcept;
+void shutdown_python() noexcept;
+
+}  // namespace gantry::wsgi

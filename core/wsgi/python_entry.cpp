@@ -1,0 +1,24 @@
+// mod_gantry_python.so's only exported symbol: the table mod_gantry.so and the daemon
+// side call (include/gantry/python_api.hpp). Every entry point is noexcept.
+#include "gantry/python_api.hpp"
+
+#include "wsgi/adapter.hpp"
+#include "wsgi/interpreters.hpp"
+
+namespace {
+
+bool api_initialize(const gantry::PythonSettings& settings) { return gantry::wsgi::initialize_python(settings); }
+bool api_import_script(const gantry::ScriptTarget& target) { return gantry::wsgi::import_script(target); }
+gantry::Outcome api_run_request(const gantry::ScriptTarget& target, gantry::RequestChannel& channel) {
+  return gantry::wsgi::run_request(target, channel);
+}
+void api_after_fork_child() { gantry::wsgi::after_fork_child_python(); }
+void api_shutdown() { gantry::wsgi::shutdown_python(); }
+
+constexpr gantry::PythonApi kApi = {
+    gantry::kPythonAbi, api_initialize, api_import_script, api_run_request, api_after_fork_child, api_shutdown,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const gantry::PythonApi* gantry_python_api() { return &kApi; }

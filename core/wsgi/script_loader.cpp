@@ -1,0 +1,174 @@
+// WSGI script loading and reloading.
+#include "wsgi/script_loader.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "gantry/py/error.hpp"
+#include "gantry/py/gil.hpp"
+#include "wsgi/log_ids.hpp"
+
+namespace gantry::wsgi {
+namespace {
+
+bool same_time(const timespec& a, const timespec& b) noexcept {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Reads the whole file without the GIL. False with errno set on failure.
+bool read_file(const std::string& path, std::string& out) {
+  py::GilRelease unlocked;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return false;
+    }
+    if (n == 0) break;
+    out.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+// "_mod_wsgi_" + md5(path).hexdigest(): mod_wsgi's module naming, so code that inspects
+// sys.modules or pickles by module name sees the same names as under mod_wsgi.
+py::Ref module_name(const std::string& path) {
+  py::Ref hashlib = py::Ref::steal(PyImport_ImportModule("hashlib"));
+  if (!hashlib) return {};
+  py::Ref md5 = py::Ref::steal(PyObject_GetAttrString(hashlib.get(), "md5"));
+  py::Ref data = py::Ref::steal(PyBytes_FromStringAndSize(path.data(), static_cast<Py_ssize_t>(path.size())));
+  if (!md5 || !data) return {};
+  py::Ref args = py::Ref::steal(PyTuple_Pack(1, data.get()));
+  py::Ref kwargs = py::Ref::steal(Py_BuildValue("{s:O}", "usedforsecurity", Py_False));  // FIPS builds
+  if (!args || !kwargs) return {};
+  py::Ref digest = py::Ref::steal(PyObject_Call(md5.get(), args.get(), kwargs.get()));
+  py::Ref hex = digest ? py::Ref::steal(PyObject_CallMethod(digest.get(), "hexdigest", nullptr)) : py::Ref();
+  if (!hex) return {};
+  return py::Ref::steal(PyUnicode_FromFormat("_mod_wsgi_%U", hex.get()));
+}
+
+Outcome log_load_failure(const LogTarget& log, const std::string& path) {
+  py::FetchedError error = py::fetch_error();
+  log_exception(log, Level::error, ids::kScriptLoadFailed, "Failed to load WSGI script " + quoted(path), error);
+  return Outcome::server_error;
+}
+
+// Compiles and executes the script as a fresh module. GIL held.
+Outcome execute_script(Interpreter& interpreter, const std::string& path, const timespec& mtime,
+                       const LogTarget& log, py::Ref& module) {
+  std::string source;
+  if (!read_file(path, source)) {
+    log.log(Level::error, ids::kScriptReadFailed,
+            "Unable to read WSGI script " + quoted(path) + ": " + std::strerror(errno) +
+                " (check the file's permissions for the server's user)");
+    return Outcome::server_error;
+  }
+  py::Ref name = module_name(path);
+  py::Ref file_name = py::Ref::steal(
+      PyUnicode_DecodeFSDefaultAndSize(path.data(), static_cast<Py_ssize_t>(path.size())));
+  if (!name || !file_name) return log_load_failure(log, path);
+
+  // A stale module of the same name would be re-executed in place; start clean instead.
+  PyObject* modules = PyImport_GetModuleDict();  // borrowed
+  if (PyDict_GetItemWithError(modules, name.get())) {
+    if (PyDict_DelItem(modules, name.get()) < 0) return log_load_failure(log, path);
+  } else if (PyErr_Occurred()) {
+    return log_load_failure(log, path);
+  }
+
+  // bytes source: the compiler honours a PEP 263 coding cookie.
+  py::Ref code = py::Ref::steal(Py_CompileStringObject(source.c_str(), file_name.get(), Py_file_input, nullptr, -1));
+  if (!code) return log_load_failure(log, path);
+  py::Ref loaded = py::Ref::steal(PyImport_ExecCodeModuleObject(name.get(), code.get(), file_name.get(), nullptr));
+  if (!loaded) return log_load_failure(log, path);
+  // mod_wsgi exposes the load-time mtime as __mtime__.
+  py::Ref stamp = py::Ref::steal(PyFloat_FromDouble(static_cast<double>(mtime.tv_sec) + mtime.tv_nsec / 1e9));
+  if (!stamp || PyObject_SetAttrString(loaded.get(), "__mtime__", stamp.get()) < 0) PyErr_Clear();
+
+  interpreter.scripts.insert_or_assign(path, LoadedScript{loaded, mtime});
+  module = std::move(loaded);
+  return Outcome::ok;
+}
+
+}  // namespace
+
+Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const LogTarget& log, py::Ref& module) {
+  auto cached = interpreter.scripts.find(target.script_path);
+  if (cached != interpreter.scripts.end() && !target.reload_on_change) {
+    module = cached->second.module;
+    return Outcome::ok;
+  }
+
+  std::string path(target.script_path);
+  struct stat st {};
+  int rc, stat_errno;
+  {
+    py::GilRelease unlocked;
+    rc = ::stat(path.c_str(), &st);
+    stat_errno = errno;
+  }
+  if (rc != 0) {
+    log.log(Level::error, ids::kScriptNotFound,
+            "Target WSGI script not found or unable to stat: " + quoted(path) + ": " + std::strerror(stat_errno));
+    return Outcome::not_found;
+  }
+  cached = interpreter.scripts.find(path);  // the map may have changed while the GIL was dropped
+  if (cached != interpreter.scripts.end() && same_time(cached->second.mtime, st.st_mtim)) {
+    module = cached->second.module;
+    return Outcome::ok;
+  }
+
+  // Load or reload, one thread at a time per interpreter. Lock without the GIL (the
+  // thread loading may be running module code that releases and re-takes it).
+  std::unique_lock lock(interpreter.load_mutex, std::defer_lock);
+  {
+    py::GilRelease unlocked;
+    lock.lock();
+  }
+  cached = interpreter.scripts.find(path);  // another thread may have done it meanwhile
+  if (cached != interpreter.scripts.end() && same_time(cached->second.mtime, st.st_mtim)) {
+    module = cached->second.module;
+    return Outcome::ok;
+  }
+  const bool reloading = cached != interpreter.scripts.end();
+  if (reloading) interpreter.scripts.erase(cached);
+  log.log(Level::info, reloading ? ids::kScriptReloading : ids::kScriptLoading,
+          std::string(reloading ? "Reloading" : "Loading") + " WSGI script " + quoted(path) +
+              " into application group '" + interpreter.name + "'");
+  return execute_script(interpreter, path, st.st_mtim, log, module);
+}
+
+Outcome find_application(PyObject* module, const ScriptTarget& target, const LogTarget& log,
+                         py::Ref& application) {
+  PyObject* dict = PyModule_GetDict(module);  // borrowed
+  py::Ref name = py::Ref::steal(
+      PyUnicode_FromStringAndSize(target.callable.data(), static_cast<Py_ssize_t>(target.callable.size())));
+  PyObject* found = name && dict ? PyDict_GetItemWithError(dict, name.get()) : nullptr;  // borrowed
+  if (!found) {
+    PyErr_Clear();
+    log.log(Level::error, ids::kCallableMissing,
+            "Target WSGI script " + quoted(target.script_path) + " does not contain WSGI application " +
+                quoted(target.callable) + " (check WSGICallableObject / callable-object=)");
+    return Outcome::server_error;
+  }
+  application = py::Ref::borrow(found);
+  return Outcome::ok;
+}
+
+}  // namespace gantry::wsgi
