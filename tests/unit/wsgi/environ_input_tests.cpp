@@ -1,0 +1,206 @@
+// environ contents (PEP 3333 types, wsgi.* keys) and wsgi.input semantics.
+#include <boost/test/unit_test.hpp>
+
+#include "wsgi_test_support.hpp"
+
+using namespace gantry;
+using namespace gantry::test;
+
+namespace {
+
+// The app reports failed checks in its body; "ok" means every check passed.
+const char* kEnvironApp = R"PY(
+def application(environ, start_response):
+    problems = []
+    def check(cond, what):
+        if not cond:
+            problems.append(what)
+    check(type(environ) is dict, 'environ is a dict')
+    check(environ['wsgi.version'] == (1, 0), 'wsgi.version')
+    check(environ['wsgi.url_scheme'] == environ.get('EXPECT_SCHEME'), 'wsgi.url_scheme=%r' % environ['wsgi.url_scheme'])
+    for k, v in environ.items():
+        check(type(k) is str, 'key type %r' % (k,))
+        if not k.startswith('wsgi.'):
+            check(type(v) is str, 'value type of %s' % k)
+    check(environ['HTTP_X_LATIN'] == 'caf\xe9', 'latin-1 decoding: %r' % environ['HTTP_X_LATIN'])
+    check(environ['wsgi.multithread'] is True, 'multithread')
+    check(environ['wsgi.multiprocess'] is False, 'multiprocess')
+    check(environ['wsgi.run_once'] is False, 'run_once')
+    check(environ['wsgi.input_terminated'] is True, 'input_terminated')
+    check(callable(environ['wsgi.file_wrapper']), 'file_wrapper')
+    check(hasattr(environ['wsgi.input'], 'read'), 'input')
+    for m in ('write', 'writelines', 'flush'):
+        check(hasattr(environ['wsgi.errors'], m), 'errors.' + m)
+    check(environ['PATH_INFO'] == '/', 'PATH_INFO')
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('\n'.join(problems) or 'ok').encode()]
+)PY";
+
+// Runs the same reads on wsgi.input and on io.BytesIO(body) and compares.
+const char* kInputApp = R"PY(
+import io
+def application(environ, start_response):
+    body = environ['wsgi.input']
+    expected = io.BytesIO(EXPECTED_BODY)
+    steps = [
+        ('read', 5), ('readline', -1), ('readline', 4), ('readline', 4), ('read', 0),
+        ('readline', 1000), ('readlines', 20), ('read', 7), ('iter', 2), ('readlines', -1), ('read', 10),
+        ('read', -1), ('readline', -1),
+    ]
+    problems = []
+    for name, arg in steps:
+        if name == 'iter':
+            got = [next(body) for _ in range(arg)]
+            want = [next(expected) for _ in range(arg)]
+        else:
+            got = getattr(body, name)(arg)
+            want = getattr(expected, name)(arg)
+        if got != want:
+            problems.append('%s(%r): got %r want %r' % (name, arg, got, want))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('\n'.join(problems) or 'ok').encode()]
+)PY";
+
+std::string make_body() {
+  std::string body;
+  for (int i = 0; i < 40; ++i) body += "line " + std::to_string(i) + " " + std::string(i * 3 % 17, 'x') + "\n";
+  body += "no newline at the end";
+  return body;
+}
+
+std::string python_bytes_literal(const std::string& s) {
+  std::string out = "b'";
+  for (char c : s) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\'' || c == '\\') out += std::string("\\") + c;
+    else out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(environ_and_input)
+
+BOOST_AUTO_TEST_CASE(environ_keys_and_types) {
+  FakeChannel ch;
+  ch.set_env("HTTP_X_LATIN", "caf\xe9");
+  ch.set_env("EXPECT_SCHEME", "http");
+  BOOST_TEST(static_cast<int>(run_source(kEnvironApp, ch)) == static_cast<int>(Outcome::ok));
+  BOOST_TEST(ch.out == "ok");
+  BOOST_TEST(ch.status == "200 OK");
+  BOOST_TEST(ch.calls_with_gil == 0);
+}
+
+BOOST_AUTO_TEST_CASE(url_scheme_follows_https) {
+  for (const char* on : {"on", "1", "ON"}) {
+    FakeChannel ch;
+    ch.set_env("HTTP_X_LATIN", "caf\xe9");
+    ch.set_env("HTTPS", on);
+    ch.set_env("EXPECT_SCHEME", "https");
+    run_source(kEnvironApp, ch);
+    BOOST_TEST(ch.out == "ok", "HTTPS=" << on << ": " << ch.out);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(input_matches_file_semantics_with_odd_chunks) {
+  const std::string body = make_body();
+  const std::string app = std::string("EXPECTED_BODY = ") + python_bytes_literal(body) + "\n" + kInputApp;
+  for (auto chunks : std::vector<std::vector<std::size_t>>{{}, {1}, {3, 7, 1, 13}, {5000}, {2, 9000, 1}}) {
+    FakeChannel ch;
+    ch.body = body;
+    ch.chunk_sizes = chunks;
+    BOOST_TEST(static_cast<int>(run_source(app, ch)) == static_cast<int>(Outcome::ok));
+    BOOST_TEST(ch.out == "ok", ch.out);
+    BOOST_TEST(ch.calls_with_gil == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(input_streams_without_reading_whole_body) {
+  FakeChannel ch;
+  ch.body = "first line\n" + std::string(1 << 20, 'z');
+  ch.chunk_sizes = {4096};
+  run_source(R"PY(
+def application(environ, start_response):
+    line = environ['wsgi.input'].readline()
+    start_response('200 OK', [])
+    return [line]
+)PY",
+             ch);
+  BOOST_TEST(ch.out == "first line\n");
+  BOOST_TEST(ch.body_pos <= 8192u);
+}
+
+BOOST_AUTO_TEST_CASE(input_iteration_and_read_all) {
+  FakeChannel ch;
+  ch.body = "a\nbb\nccc";
+  ch.chunk_sizes = {2};
+  run_source(R"PY(
+def application(environ, start_response):
+    lines = list(environ['wsgi.input'])
+    start_response('200 OK', [])
+    return [repr(lines).encode(), environ['wsgi.input'].read()]
+)PY",
+             ch);
+  BOOST_TEST(ch.out == "[b'a\\n', b'bb\\n', b'ccc']");
+}
+
+BOOST_AUTO_TEST_CASE(read_error_becomes_oserror) {
+  FakeChannel ch;
+  ch.body = "data";
+  ch.read_error = "timed out reading the body";
+  run_source(R"PY(
+def application(environ, start_response):
+    try:
+        environ['wsgi.input'].read(10)
+        result = b'no error'
+    except OSError as e:
+        result = str(e).encode()
+    start_response('200 OK', [])
+    return [result]
+)PY",
+             ch);
+  BOOST_TEST(ch.out.find("timed out reading the body") != std::string::npos, ch.out);
+}
+
+BOOST_AUTO_TEST_CASE(input_unusable_after_request) {
+  FakeChannel ch;
+  TempScript script(R"PY(
+kept = []
+def application(environ, start_response):
+    if kept:
+        try:
+            kept[0].read(1)
+            msg = b'read worked'
+        except ValueError as e:
+            msg = str(e).encode()
+    else:
+        msg = b'first'
+    kept.append(environ['wsgi.input'])
+    start_response('200 OK', [])
+    return [msg]
+)PY");
+  run(script.path(), ch);
+  FakeChannel second;
+  run(script.path(), second);
+  BOOST_TEST(second.out.find("after its request completed") != std::string::npos, second.out);
+}
+
+BOOST_AUTO_TEST_CASE(wsgi_errors_lines_go_to_channel_log) {
+  FakeChannel ch;
+  run_source(R"PY(
+def application(environ, start_response):
+    errors = environ['wsgi.errors']
+    errors.write('line one\nline ')
+    errors.writelines(['two\n', 'partial'])
+    start_response('200 OK', [])
+    return [b'']
+)PY",
+             ch);
+  BOOST_TEST(ch.logged("GANTRY0112: line one", Level::error));
+  BOOST_TEST(ch.logged("GANTRY0112: line two"));
+  BOOST_TEST(ch.logged("GANTRY0112: partial"), ch.all_logs());
+  BOOST_TEST(ch.calls_with_gil == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
