@@ -1,0 +1,65 @@
+#pragma once
+// gantry::RequestChannel over an Apache request_rec: the request body comes from the
+// input filter chain, the response goes down the output filter chain. Used for embedded
+// mode now, and later to relay a daemon's response to the client.
+//
+// One channel serves one request on one thread; it allocates from r->pool and reuses one
+// brigade per direction.
+#include <httpd.h>
+#include <apr_buckets.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "gantry/channel.hpp"
+
+namespace gantry::module {
+
+class ApacheChannel final : public RequestChannel {
+ public:
+  ApacheChannel(request_rec* r, std::vector<EnvEntry> environ, ServerTraits traits,
+                bool allow_file_buckets);
+
+  std::span<const EnvEntry> environ() const override { return environ_; }
+  ServerTraits traits() const override { return traits_; }
+  std::size_t read(char* buffer, std::size_t size) override;
+  void start_response(std::string_view status, const std::vector<Header>& headers) override;
+  void write(std::string_view data) override;
+  bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override;
+  void flush() override;
+  void log(Level level, std::string_view message) override;
+
+  // Ends a complete response (EOS down the chain). Logs and breaks the response instead
+  // if the app sent less than its Content-Length.
+  void finish();
+  // Forgets a response that was started but not sent, before the handler returns an
+  // error status for Apache to answer with.
+  void discard_unsent_response();
+  // Makes the client see a broken response (headers already gone): error bucket + EOS,
+  // connection not kept alive - the same thing mod_proxy does when a backend dies.
+  void abort_response();
+
+  // True once anything went down the output filters (the status line may be out): from
+  // then on the only way to report a failure is abort_response().
+  bool response_sent() const { return sent_; }
+
+ private:
+  void pass(apr_bucket* bucket);  // appends and sends `bucket` (may be null: just send)
+  std::uint64_t clamp_to_content_length(std::uint64_t size);
+  [[noreturn]] void fail_output(apr_status_t status);
+
+  request_rec* r_;
+  std::vector<EnvEntry> environ_;
+  ServerTraits traits_;
+  bool allow_file_buckets_;
+  apr_bucket_brigade* in_ = nullptr;
+  apr_bucket_brigade* out_ = nullptr;
+  bool input_done_ = false;
+  bool started_ = false;
+  bool sent_ = false;
+  bool finished_ = false;
+  bool has_length_ = false;
+  std::uint64_t remaining_ = 0;  // of the declared Content-Length
+};
+
+}  // namespace gantry::module

@@ -1,0 +1,329 @@
+#include "daemon_dispatch.hpp"
+
+#include <http_log.h>
+#include <http_protocol.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gantry_hooks.h"
+#include "guard.hpp"
+
+APLOG_USE_MODULE(wsgi);
+
+namespace gantry::module {
+namespace {
+
+// How long a child waits for the parent to record a daemon's death before it writes its
+// error line without the cause. The parent reaps within about a second (the MPM's
+// maintenance loop), and this wait only happens on a connection the daemon cut.
+constexpr apr_interval_time_t kCauseWait = apr_time_from_msec(1500);
+
+std::string elapsed_text(apr_time_t since) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f s",
+                static_cast<double>(apr_time_now() - since) / APR_USEC_PER_SEC);
+  return buffer;
+}
+
+std::string ago_text(std::int64_t at_us) {
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%.1f s ago",
+                static_cast<double>(apr_time_now() - at_us) / APR_USEC_PER_SEC);
+  return buffer;
+}
+
+// ---- Connecting --------------------------------------------------------------------------
+
+struct Connection {
+  int fd = -1;
+  int error = 0;  // errno of the last attempt when fd < 0
+  int attempts = 0;
+};
+
+void apply_buffer_sizes(int fd, const DaemonOptions& o) {
+  if (o.send_buffer_size > 0) {
+    int size = static_cast<int>(o.send_buffer_size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
+  if (o.receive_buffer_size > 0) {
+    int size = static_cast<int>(o.receive_buffer_size);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+}
+
+// Connects, retrying while the group is (re)starting or its backlog is full: ENOENT
+// (socket not created yet), ECONNREFUSED (nobody listening), EAGAIN (backlog full).
+// Anything else (EACCES...) will not heal by waiting.
+Connection connect_to_group(const DaemonGroupRuntime& group) {
+  Connection c;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, group.socket_path.c_str(),
+              std::min(group.socket_path.size() + 1, sizeof(address.sun_path) - 1));
+  const apr_time_t deadline =
+      apr_time_now() + apr_time_from_msec(group.connect_timeout.count());
+  apr_interval_time_t pause = apr_time_from_msec(10);
+  for (;;) {
+    ++c.attempts;
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      c.error = errno;
+      return c;
+    }
+    apply_buffer_sizes(fd, group.options());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+      c.fd = fd;
+      return c;
+    }
+    c.error = errno;
+    close(fd);
+    if (c.error != ENOENT && c.error != ECONNREFUSED && c.error != EAGAIN && c.error != EINTR)
+      return c;
+    const apr_time_t now = apr_time_now();
+    if (now >= deadline) return c;
+    apr_sleep(std::min(pause, deadline - now));
+    pause = std::min(pause * 2, apr_time_from_msec(250));
+  }
+}
+
+// ---- What the status table says about a group -------------------------------------------
+
+// True while `pid` is dying or dead but not yet reaped by the parent: a zombie, or still
+// inside exit (PF_EXITING in the flags field of /proc/PID/stat: the kernel closes the
+// process's sockets - which is how we noticed - before it becomes a zombie).
+bool dying_or_unreaped(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // gone already
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  std::istringstream fields(line.substr(paren + 2));
+  std::string state, skip;
+  unsigned long flags = 0;
+  fields >> state >> skip >> skip >> skip >> skip >> skip >> flags;  // fields 3..9
+  constexpr unsigned long kPfExiting = 0x4;
+  return state == "Z" || state == "X" || (flags & kPfExiting);
+}
+
+std::string describe_slot(unsigned index, const SlotSnapshot& s) {
+  std::string text = "process " + std::to_string(index);
+  if (s.pid) {
+    text += " (pid " + std::to_string(s.pid) + ") running for " +
+            std::to_string((apr_time_now() - s.started_us) / APR_USEC_PER_SEC) + " s";
+    if (s.stopping) text += ", stopping";
+  } else {
+    text += " not running";
+  }
+  if (s.last_exit.kind != ExitCause::Kind::none || s.last_exit.pid) {
+    text += "; previous pid " + std::to_string(s.last_exit.pid) + " " + s.last_exit.describe() +
+            " " + ago_text(s.last_exit.at_us);
+  }
+  if (s.restarts) text += ", " + std::to_string(s.restarts) + " restarts";
+  return text;
+}
+
+// A one-clause summary of the whole group, for 503/504 lines.
+std::string describe_group(const DaemonGroupRuntime& group) {
+  const DaemonGeneration* generation = daemon_generation();
+  if (!generation || !generation->table) return "no status available";
+  std::string text;
+  const unsigned shown = std::min(group.processes, 4u);
+  for (unsigned i = 0; i < shown; ++i) {
+    if (i) text += "; ";
+    text += describe_slot(i, generation->table->slot(group.first_slot + i).read());
+  }
+  if (group.processes > shown)
+    text += "; and " + std::to_string(group.processes - shown) + " more";
+  return text;
+}
+
+// After the daemon cut the connection: which process of the group died while the request
+// ran, and how. Waits (bounded) for the parent to reap a process that is dead but not yet
+// recorded.
+std::string cause_of_hangup(const DaemonGroupRuntime& group, apr_time_t since) {
+  const DaemonGeneration* generation = daemon_generation();
+  if (!generation || !generation->table) return "no status available";
+  const apr_time_t deadline = apr_time_now() + kCauseWait;
+  for (;;) {
+    // The process that cut us off is the one that ended last; an older exit during the
+    // request (a sibling recycled meanwhile) is not it.
+    bool pending = false;
+    unsigned latest_index = 0;
+    SlotSnapshot latest;
+    for (unsigned i = 0; i < group.processes; ++i) {
+      const SlotSnapshot s = generation->table->slot(group.first_slot + i).read();
+      if (s.last_exit.pid && s.last_exit.at_us >= since && s.last_exit.at_us > latest.last_exit.at_us) {
+        latest = s;
+        latest_index = i;
+      }
+      if (s.pid && dying_or_unreaped(s.pid)) pending = true;
+    }
+    if (pending && apr_time_now() < deadline) {
+      apr_sleep(apr_time_from_msec(50));
+      continue;
+    }
+    if (latest.last_exit.pid)
+      return "process " + std::to_string(latest_index) + " (pid " +
+             std::to_string(latest.last_exit.pid) + ") " + latest.last_exit.describe() +
+             " after running " + std::to_string(latest.last_exit.lived_us / APR_USEC_PER_SEC) + " s";
+    return pending ? "a daemon process died; the parent has not recorded how yet"
+                   : "no daemon process of the group died (it closed the connection itself)";
+  }
+}
+
+// ---- Checks before forwarding ----------------------------------------------------------
+
+// script-user= / script-group=: the script must be owned as configured, else 403.
+bool script_owner_allowed(request_rec* r, const DaemonGroupRuntime& group) {
+  if (!group.check_script_user && !group.check_script_group) return true;
+  struct stat st{};
+  if (!r->filename || stat(r->filename, &st) != 0) return true;  // 404 is the daemon's call
+  if (group.check_script_user && st.st_uid != group.script_uid) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0070: %s is owned by uid %ld but daemon group '%s' requires"
+                  " script-user uid %ld; answering 403 - chown the script or change script-user=",
+                  r->filename, static_cast<long>(st.st_uid), group.name().c_str(),
+                  static_cast<long>(group.script_uid));
+    return false;
+  }
+  if (group.check_script_group && st.st_gid != group.script_gid) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0070: %s has group gid %ld but daemon group '%s' requires"
+                  " script-group gid %ld; answering 403 - chgrp the script or change"
+                  " script-group=",
+                  r->filename, static_cast<long>(st.st_gid), group.name().c_str(),
+                  static_cast<long>(group.script_gid));
+    return false;
+  }
+  return true;
+}
+
+int report_connect_failure(request_rec* r, const DaemonGroupRuntime& group, const Connection& c,
+                           apr_time_t started) {
+  std::string hint;
+  if (c.error == EACCES || c.error == EPERM)
+    hint = "Apache's child user (uid " + std::to_string(getuid()) +
+           ") may not reach the socket: the socket directory must be searchable by it"
+           " (set WSGISocketPrefix to a directory such as /var/run/wsgi) and socket-user="
+           " must be that user";
+  else if (c.error == ENOENT)
+    hint = "the socket does not exist: the group's processes were never started or"
+           " Apache's parent removed it";
+  else
+    hint = "no daemon process accepted within connect-timeout=" +
+           std::to_string(group.connect_timeout.count() / 1000) +
+           " s (all busy with a full listen-backlog=, or not running)";
+  ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                "GANTRY0071: cannot connect to daemon group '%s' at %s for %s %s after %s"
+                " (%d attempts): %s; %s; group status: %s",
+                group.name().c_str(), group.socket_path.c_str(), r->method, r->uri,
+                elapsed_text(started).c_str(), c.attempts, std::strerror(c.error), hint.c_str(),
+                describe_group(group).c_str());
+  return HTTP_SERVICE_UNAVAILABLE;
+}
+
+// The forwarder's detail line starts with its own "GANTRY03nn: "; ours leads, its text follows.
+std::string forwarder_detail(const ForwardResult& result) { return result.detail; }
+
+}  // namespace
+
+int report_unknown_daemon_group(request_rec* r, const char* group_name) {
+  ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                "GANTRY0077: no WSGI daemon process group called '%s' is running for %s %s;"
+                " declare it with WSGIDaemonProcess %s (in this virtual host or globally) or"
+                " fix WSGIProcessGroup / process-group=",
+                group_name, r->method, r->uri, group_name);
+  return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheChannel& channel) {
+  return run_guarded<int>(r->server, "daemon dispatch", HTTP_INTERNAL_SERVER_ERROR, [&]() -> int {
+    const DaemonGeneration* generation = daemon_generation();
+    if (!generation) return report_unknown_daemon_group(r, group.name().c_str());
+    if (!script_owner_allowed(r, group)) return HTTP_FORBIDDEN;
+
+    const apr_time_t started = apr_time_now();
+    Connection c = connect_to_group(group);
+    if (c.fd < 0) return report_connect_failure(r, group, c, started);
+
+    ForwardResult result = forward_request(c.fd, generation->secret, channel, group.limits);
+    close(c.fd);
+
+    if (result.failure == ForwardFailure::none) {
+      if (result.outcome == Outcome::ok) {
+        channel.finish();
+        return OK;
+      }
+      if (!result.response_started) return result.http_status();
+      channel.abort_response();  // the app failed after its headers went out
+      return OK;
+    }
+
+    const char* id = "GANTRY0072";
+    const char* what = "hung up before the response was complete";
+    std::string cause;
+    int level = APLOG_ERR;
+    switch (result.failure) {
+      case ForwardFailure::daemon_closed:
+        id = "GANTRY0072";
+        what = result.response_started ? "hung up in the middle of the response"
+                                       : "hung up before sending response headers";
+        cause = cause_of_hangup(group, started);
+        result.detail.clear();  // ours names the process and how it ended
+        break;
+      case ForwardFailure::timeout:
+        id = "GANTRY0073";
+        what = "sent nothing within socket-timeout";
+        result.detail = "socket-timeout=" +
+                        std::to_string(group.limits.socket_timeout.count() / 1000) +
+                        " s (raise it, or find what the application waits for)";
+        cause = "group status: " + describe_group(group);
+        break;
+      case ForwardFailure::header_too_large:
+        id = "GANTRY0074";
+        what = "sent a response header larger than header-buffer-size";
+        break;  // the forwarder's line names the header and the option
+      case ForwardFailure::protocol_error:
+        id = "GANTRY0075";
+        what = "broke the daemon protocol";
+        cause = "mod_gantry.so and mod_gantry_python.so may come from different builds";
+        break;
+      case ForwardFailure::daemon_aborted:
+        id = "GANTRY0076";
+        what = "gave up on the request";
+        break;
+      case ForwardFailure::client_gone:
+        id = "GANTRY0078";
+        what = "could not deliver: the client went away";
+        level = APLOG_INFO;
+        break;
+      case ForwardFailure::none:
+        break;
+    }
+    ap_log_rerror(APLOG_MARK, level, 0, r,
+                  "%s: daemon group '%s' %s for %s %s after %s: %s%s%s", id, group.name().c_str(),
+                  what, r->method, r->uri, elapsed_text(started).c_str(),
+                  forwarder_detail(result).c_str(),
+                  cause.empty() || result.detail.empty() ? "" : "; ", cause.c_str());
+    if (!result.response_started) {
+      const int status = result.http_status();
+      return status ? status : HTTP_INTERNAL_SERVER_ERROR;
+    }
+    channel.abort_response();
+    return OK;
+  });
+}
+
+}  // namespace gantry::module

@@ -1,0 +1,107 @@
+#pragma once
+// The daemon status table: one record per daemon process slot (group x process index) of a
+// server generation, in memory shared by Apache's parent and every Apache child.
+//
+// Why: when a request to a daemon fails, the Apache child that answers 502/503 knows only
+// that the socket went quiet. The parent is the one that reaps the daemon and learns how it
+// ended (exit status, signal, core dump). It writes that here, and the child quotes it in
+// its error line ("killed by SIGKILL (possibly the OOM killer)"), so the operator reads the
+// cause next to the failed URL instead of correlating two log lines by hand.
+//
+// Memory: an anonymous MAP_SHARED mapping made by the parent in post_config, before the
+// MPM forks the children, so every child of that generation sees the parent's updates.
+// One writer (the parent's main thread); many readers. Each record is guarded by a
+// sequence counter so a reader never mixes two updates.
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace gantry::module {
+
+// How a process ended, as waitpid() told the parent.
+struct ExitCause {
+  enum class Kind : std::uint8_t { none, exited, signaled };
+  Kind kind = Kind::none;
+  bool core_dumped = false;
+  bool killed_by_supervisor = false;  // our SIGKILL after shutdown-timeout, not the kernel's
+  int code = 0;          // exit status, or signal number
+  pid_t pid = 0;         // the process that ended
+  std::int64_t at_us = 0;  // when the parent reaped it (apr_time_now)
+  std::int64_t lived_us = 0;
+
+  // "exited with status 3 (failed to start ...)", "killed by SIGSEGV (core dumped)",
+  // "killed by SIGKILL (possibly the OOM killer)".
+  std::string describe() const;
+};
+
+// A consistent copy of one slot.
+struct SlotSnapshot {
+  pid_t pid = 0;                 // running process, 0 if none
+  std::int64_t started_us = 0;   // when it was forked
+  std::uint32_t restarts = 0;    // how many times the slot was refilled
+  std::uint32_t generation = 0;
+  bool stopping = false;         // the parent sent it SIGTERM on purpose (stop/restart)
+  ExitCause last_exit;           // how the previous process of this slot ended
+};
+
+class SlotRecord {
+ public:
+  void write(const SlotSnapshot& s) noexcept;  // parent only
+  SlotSnapshot read() const noexcept;          // anyone
+
+  // Written by the daemon process itself just before _exit(status). Needed because the
+  // MPM hands the parent only the decoded number (exit status OR signal number, not
+  // which): a process that left through Gantry's exit path marks it here, anything
+  // else ended by a signal.
+  void note_own_exit(pid_t pid, int status) noexcept;
+  // The status `pid` noted, or -1.
+  int own_exit(pid_t pid) const noexcept;
+
+ private:
+  std::atomic<std::int64_t> own_exit_{0};  // pid << 16 | 0x100 | status
+  std::atomic<std::uint32_t> seq_{0};
+  std::atomic<std::int32_t> pid_{0};
+  std::atomic<std::int64_t> started_us_{0};
+  std::atomic<std::uint32_t> restarts_{0};
+  std::atomic<std::uint32_t> generation_{0};
+  std::atomic<std::uint32_t> stopping_{0};
+  std::atomic<std::uint32_t> exit_kind_{0};
+  std::atomic<std::uint32_t> exit_core_{0};
+  std::atomic<std::int32_t> exit_code_{0};
+  std::atomic<std::int32_t> exit_pid_{0};
+  std::atomic<std::int64_t> exit_at_us_{0};
+  std::atomic<std::int64_t> exit_lived_us_{0};
+};
+
+static_assert(std::atomic<std::int64_t>::is_always_lock_free,
+              "the shared table relies on lock-free 64-bit atomics across processes");
+
+// The mapping itself. Never unmapped by a child; the parent unmaps a generation's table
+// when the last process of that generation is gone.
+class DaemonTable {
+ public:
+  // Maps a table of `slots` records. Throws std::system_error.
+  static DaemonTable* create(std::size_t slots);
+  static void destroy(DaemonTable* table) noexcept;
+
+  std::size_t size() const { return slots_; }
+  SlotRecord& slot(std::size_t i) { return records()[i]; }
+  const SlotRecord& slot(std::size_t i) const { return records()[i]; }
+
+ private:
+  DaemonTable() = default;
+  // The records follow this header in the same mapping.
+  SlotRecord* records() const {
+    return reinterpret_cast<SlotRecord*>(const_cast<DaemonTable*>(this) + 1);
+  }
+  std::size_t slots_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+// "SIGKILL", "SIGSEGV", ... ("signal 42" for others).
+std::string signal_name(int signal);
+
+}  // namespace gantry::module

@@ -1,0 +1,526 @@
+// Every mod_wsgi directive, as data, and what each one does to the configuration.
+//
+// Apache calls one trampoline (run_directive) for every entry; it finds the spec through
+// cmd->info, checks the context, runs the spec's setter and turns a thrown DirectiveError
+// (or anything else) into the error string Apache prints for `apachectl -t`. Messages name
+// the directive, the offending value and the accepted form.
+#include "directives.hpp"
+
+#include <apr_strings.h>
+#include <http_core.h>
+#include <http_main.h>
+
+#include <array>
+#include <charconv>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "gantry_hooks.h"
+#include "group_names.hpp"
+
+namespace gantry::module {
+namespace {
+
+struct DirectiveError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One id per kind of configuration mistake (docs/log-messages.md).
+constexpr const char* kBadValue = "GANTRY0003";
+constexpr const char* kUnknownOption = "GANTRY0004";
+constexpr const char* kMissingArgument = "GANTRY0005";
+constexpr const char* kBadRegex = "GANTRY0006";
+constexpr const char* kBadUrlPath = "GANTRY0007";
+constexpr const char* kBadGroupName = "GANTRY0008";
+constexpr const char* kUndefinedGroup = "GANTRY0009";
+constexpr const char* kDuplicateGroup = "GANTRY0015";
+
+// Where a directive may appear. `global_only` directives are RSRC_CONF but refused inside
+// <VirtualHost>, as mod_wsgi does.
+enum class Where { global_only, server, server_or_dir, file_info, auth_config };
+
+int req_override(Where where) {
+  switch (where) {
+    case Where::global_only:
+    case Where::server:
+      return RSRC_CONF;
+    case Where::server_or_dir:
+      return RSRC_CONF | ACCESS_CONF;
+    case Where::file_info:
+      return OR_FILEINFO;
+    case Where::auth_config:
+      return OR_AUTHCFG;
+  }
+  return RSRC_CONF;
+}
+
+struct DirectiveSpec;
+
+// What a setter sees.
+struct Context {
+  cmd_parms* cmd;
+  DirConfig* dir;
+  const char* arg;  // TAKE1: the argument; RAW_ARGS: the unparsed rest of the line
+  const DirectiveSpec& spec;
+
+  GlobalConfig& global() const { return *server_config(cmd->server)->global; }
+  // `id` is the GANTRY id of the cause (see docs/log-messages.md).
+  [[noreturn]] void fail(const char* id, const std::string& message) const;
+  Flag on_off() const;
+  std::vector<const char*> words() const;
+  const char* copy(std::string_view text) const {
+    return apr_pstrmemdup(cmd->pool, text.data(), text.size());
+  }
+  // Inert directives are remembered for the start-up warning. Only while reading the main
+  // configuration: .htaccess files are parsed per request, long after start-up.
+  void note_inert() const;
+};
+
+using Setter = void (*)(const Context&);
+
+struct DirectiveSpec {
+  const char* name;
+  cmd_how how;  // TAKE1 or RAW_ARGS
+  Where where;
+  Support support;
+  const char* doc;
+  Setter set;
+};
+
+void Context::fail(const char* id, const std::string& message) const {
+  throw DirectiveError(std::string(id) + ": " + spec.name + ": " + message);
+}
+
+Flag Context::on_off() const {
+  if (!strcasecmp(arg, "On")) return Flag::on;
+  if (!strcasecmp(arg, "Off")) return Flag::off;
+  fail(kBadValue, std::string("invalid value '") + arg + "'; accepted: On or Off");
+}
+
+std::vector<const char*> Context::words() const {
+  std::vector<const char*> out;
+  const char* rest = arg;
+  while (*rest) {
+    const char* word = ap_getword_conf(cmd->pool, &rest);
+    if (!*word && !*rest) break;
+    out.push_back(word);
+  }
+  return out;
+}
+
+void Context::note_inert() const {
+  if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_RUN_MPM) return;
+  global().note_inert(spec.name);
+}
+
+// "name=value" option split; returns false if `word` does not start with `name=`.
+bool option_value(const char* word, std::string_view name, const char** value) {
+  std::string_view w(word);
+  if (w.size() <= name.size() || w.substr(0, name.size()) != name || w[name.size()] != '=')
+    return false;
+  *value = word + name.size() + 1;
+  return true;
+}
+
+void check_group_spec(const Context& c, const char* what, const char* value) {
+  if (!*value) c.fail(kBadGroupName, std::string("empty ") + what + " name; give a name or %{GLOBAL}");
+  if (auto problem = group_spec_problem(value); !problem.empty())
+    c.fail(kBadGroupName, std::string("invalid ") + what + " '" + value + "': " + problem);
+}
+
+// ---- WSGIScriptAlias / WSGIScriptAliasMatch --------------------------------------------
+
+void add_script_alias(const Context& c, bool is_regex) {
+  const auto words = c.words();
+  if (words.size() < 2)
+    c.fail(kMissingArgument, std::string("requires at least two arguments: ") + c.spec.name +
+           (is_regex ? " REGEX" : " URL-PATH") +
+           " FILE|DIRECTORY/ [process-group=NAME] [application-group=NAME]"
+           " [callable-object=NAME] [pass-authorization=On|Off]");
+  auto* alias = static_cast<ScriptAlias*>(apr_pcalloc(c.cmd->pool, sizeof(ScriptAlias)));
+  new (alias) ScriptAlias();
+  alias->location = words[0];
+  alias->target = words[1];
+  if (!*alias->target) c.fail(kMissingArgument, "empty script path; give an absolute file or directory/ path");
+  for (std::size_t i = 2; i < words.size(); ++i) {
+    const char* value = nullptr;
+    if (option_value(words[i], "process-group", &value)) {
+      check_group_spec(c, "process group", value);
+      alias->process_group = value;
+    } else if (option_value(words[i], "application-group", &value)) {
+      check_group_spec(c, "application group", value);
+      alias->application_group = value;
+    } else if (option_value(words[i], "callable-object", &value)) {
+      if (!*value) c.fail(kBadValue, "empty callable-object= value");
+      alias->callable_object = value;
+    } else if (option_value(words[i], "pass-authorization", &value)) {
+      if (!strcasecmp(value, "On")) alias->pass_authorization = Flag::on;
+      else if (!strcasecmp(value, "Off")) alias->pass_authorization = Flag::off;
+      else c.fail(kBadValue, std::string("invalid pass-authorization value '") + value + "'; accepted: On or Off");
+    } else {
+      c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
+             "'; accepted: process-group=NAME, application-group=NAME, callable-object=NAME,"
+             " pass-authorization=On|Off");
+    }
+  }
+  if (is_regex) {
+    alias->regex = ap_pregcomp(c.cmd->pool, alias->location, AP_REG_EXTENDED);
+    if (!alias->regex)
+      c.fail(kBadRegex, std::string("cannot compile regular expression '") + alias->location +
+             "'; expected a POSIX extended regex such as ^/app(/.*)?$");
+  } else if (alias->location[0] != '/') {
+    c.fail(kBadUrlPath, std::string("URL path '") + alias->location + "' must start with '/'");
+  }
+  auto* config = server_config(c.cmd->server);
+  *static_cast<ScriptAlias**>(apr_array_push(config->aliases)) = alias;
+
+  // mod_wsgi preloads a script alias that names both its process and application group:
+  // the (process, interpreter) pair is known without a request.
+  const bool target_is_file = alias->target[strlen(alias->target) - 1] != '/';
+  if (alias->process_group && alias->application_group && target_is_file &&
+      !strchr(alias->target, '$')) {
+    PreloadScript preload;
+    preload.script = alias->target;
+    preload.process_group = group_is_global(alias->process_group) ? "" : alias->process_group;
+    preload.application_group = alias->application_group;
+    if (alias->callable_object) preload.callable = alias->callable_object;
+    preload.mount_point = alias->location;
+    while (!preload.mount_point.empty() && preload.mount_point.back() == '/') preload.mount_point.pop_back();
+    preload.server = c.cmd->server;
+    c.global().preloads.push_back(std::move(preload));
+  }
+}
+
+// ---- WSGIImportScript ------------------------------------------------------------------
+
+void add_import_script(const Context& c) {
+  const auto words = c.words();
+  if (words.empty())
+    c.fail(kMissingArgument, "requires a script path: WSGIImportScript FILE process-group=NAME application-group=NAME");
+  const char* process_group = nullptr;
+  const char* application_group = nullptr;
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    const char* value = nullptr;
+    if (option_value(words[i], "process-group", &value)) {
+      check_group_spec(c, "process group", value);
+      process_group = value;
+    } else if (option_value(words[i], "application-group", &value)) {
+      check_group_spec(c, "application group", value);
+      application_group = value;
+    } else {
+      c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
+             "'; accepted: process-group=NAME application-group=NAME");
+    }
+  }
+  if (!process_group || !application_group)
+    c.fail(kMissingArgument, "both process-group= and application-group= are required (use %{GLOBAL} for"
+           " embedded mode / the main interpreter)");
+  PreloadScript preload;
+  preload.script = words[0];
+  if (!group_is_global(process_group)) {
+    if (!c.global().find_daemon_group(process_group))
+      c.fail(kUndefinedGroup, std::string("process group '") + process_group +
+             "' is not defined yet; declare it with WSGIDaemonProcess before this line,"
+             " or use process-group=%{GLOBAL}");
+    preload.process_group = process_group;
+  }
+  preload.application_group = application_group;
+  preload.server = c.cmd->server;
+  c.global().preloads.push_back(std::move(preload));
+}
+
+// ---- WSGIDaemonProcess -----------------------------------------------------------------
+
+void add_daemon_process(const Context& c) {
+  const auto words = c.words();
+  if (words.empty())
+    c.fail(kMissingArgument, "requires a group name: WSGIDaemonProcess NAME [option=value ...]");
+  DaemonGroupDecl group;
+  group.name = words[0];
+  group.server = c.cmd->server;
+  for (std::size_t i = 1; i < words.size(); ++i) group.args.emplace_back(words[i]);
+  if (c.global().find_daemon_group(group.name))
+    c.fail(kDuplicateGroup, "group name '" + group.name + "' is already declared by an earlier WSGIDaemonProcess");
+#if GANTRY_HAVE_DAEMON_OPTIONS
+  try {
+    group.options = gantry::parse_daemon_process(group.name, group.args);
+  } catch (const gantry::ConfigError& e) {
+    throw DirectiveError(e.what());  // already names its GANTRY id, directive and option
+  }
+#endif
+  c.global().daemon_groups.push_back(std::move(group));
+}
+
+// ---- small setters ---------------------------------------------------------------------
+
+void set_python_optimize(const Context& c) {
+  std::string_view v(c.arg);
+  if (v != "0" && v != "1" && v != "2")
+    c.fail(kBadValue, std::string("invalid level '") + c.arg + "'; accepted: 0, 1 or 2");
+  c.global().python.optimize = v[0] - '0';
+}
+
+void set_python_path(const Context& c) {
+  // Last one wins, as in mod_wsgi; the value is a ':'-separated list.
+  auto& path = c.global().python.python_path;
+  path.clear();
+  std::string_view rest(c.arg);
+  while (!rest.empty()) {
+    auto colon = rest.find(':');
+    auto part = rest.substr(0, colon);
+    if (!part.empty()) path.emplace_back(part);
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+}
+
+void set_map_head_to_get(const Context& c) {
+  if (!strcasecmp(c.arg, "Off")) c.dir->map_head_to_get = HeadMapping::off;
+  else if (!strcasecmp(c.arg, "On")) c.dir->map_head_to_get = HeadMapping::on;
+  else if (!strcasecmp(c.arg, "Auto")) c.dir->map_head_to_get = HeadMapping::automatic;
+  else c.fail(kBadValue, std::string("invalid value '") + c.arg + "'; accepted: On, Off or Auto");
+}
+
+void set_socket_prefix(const Context& c) {
+  const char* resolved = ap_server_root_relative(c.cmd->pool, c.arg);
+  if (!resolved) c.fail(kBadValue, std::string("invalid path '") + c.arg + "'");
+  c.global().socket_prefix = resolved;
+}
+
+void set_accept_mutex(const Context& c) {
+  static constexpr std::array<const char*, 6> kMechanisms = {"default", "flock",    "fcntl",
+                                                             "sysvsem", "posixsem", "pthread"};
+  for (const char* m : kMechanisms)
+    if (!strcasecmp(c.arg, m)) return c.note_inert();
+  c.fail(kBadValue, std::string("invalid mechanism '") + c.arg +
+         "'; accepted: default, flock, fcntl, sysvsem, posixsem or pthread");
+}
+
+void set_python_hash_seed(const Context& c) {
+  std::string_view v(c.arg);
+  unsigned long long seed = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
+  if (v != "random" && (ec != std::errc() || end != v.data() + v.size() || seed > 4294967295ULL))
+    c.fail(kBadValue, std::string("invalid value '") + c.arg + "'; accepted: random or an integer 0-4294967295");
+  c.note_inert();
+}
+
+// An On/Off directive Gantry does not act on yet: still validated.
+void inert_on_off(const Context& c) {
+  c.on_off();
+  c.note_inert();
+}
+
+void inert(const Context& c) { c.note_inert(); }
+
+// Authentication/dispatch scripts: a path plus name=value options.
+void inert_script(const Context& c) {
+  if (c.words().empty()) c.fail(kMissingArgument, "requires a script path");
+  c.note_inert();
+}
+
+// ---- the table -------------------------------------------------------------------------
+
+// clang-format off
+const DirectiveSpec kDirectives[] = {
+  // Mapping URLs to scripts.
+  {"WSGIScriptAlias", RAW_ARGS, Where::server, Support::implemented,
+   "Map location to target WSGI script file.",
+   [](const Context& c) { add_script_alias(c, false); }},
+  {"WSGIScriptAliasMatch", RAW_ARGS, Where::server, Support::implemented,
+   "Map location pattern to target WSGI script file.",
+   [](const Context& c) { add_script_alias(c, true); }},
+  {"WSGICallableObject", TAKE1, Where::file_info, Support::implemented,
+   "Name of entry point in WSGI script file.",
+   [](const Context& c) {
+     if (auto problem = group_spec_problem(c.arg); !problem.empty())
+       c.fail(kBadValue, std::string("invalid value '") + c.arg + "': " + problem);
+     c.dir->callable_object = c.arg;
+   }},
+  {"WSGIImportScript", RAW_ARGS, Where::server, Support::implemented,
+   "Location of WSGI import script.", add_import_script},
+  {"WSGIScriptReloading", TAKE1, Where::file_info, Support::implemented,
+   "Enable/Disable script reloading mechanism.",
+   [](const Context& c) { c.dir->script_reloading = c.on_off(); }},
+
+  // Process model.
+  {"WSGIApplicationGroup", TAKE1, Where::server_or_dir, Support::implemented,
+   "Application interpreter group.",
+   [](const Context& c) {
+     check_group_spec(c, "application group", c.arg);
+     c.dir->application_group = c.arg;
+   }},
+  {"WSGIProcessGroup", TAKE1, Where::server_or_dir, Support::implemented,
+   "Name of the WSGI process group.",
+   [](const Context& c) {
+     check_group_spec(c, "process group", c.arg);
+     c.dir->process_group = c.arg;
+   }},
+  {"WSGIDaemonProcess", RAW_ARGS, Where::server, Support::stored_only,
+   "Specify details of daemon processes to start.", add_daemon_process},
+  {"WSGISocketPrefix", TAKE1, Where::global_only, Support::stored_only,
+   "Path prefix for the daemon process sockets.", set_socket_prefix},
+  {"WSGIRestrictEmbedded", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable use of embedded mode.",
+   [](const Context& c) { c.global().restrict_embedded = c.on_off(); }},
+  {"WSGILazyInitialization", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable lazy Python initialization.",
+   [](const Context& c) { c.global().lazy_initialization = c.on_off(); }},
+  {"WSGIRestrictProcess", RAW_ARGS, Where::server_or_dir, Support::inert,
+   "Limit selectable WSGI process groups.", inert},
+  {"WSGIAcceptMutex", TAKE1, Where::global_only, Support::inert,
+   "Set accept mutex type for daemon processes.", set_accept_mutex},
+  {"WSGISocketRotation", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable rotation of daemon process sockets.", inert_on_off},
+  {"WSGIDestroyInterpreter", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable destruction of Python interpreter.", inert_on_off},
+  {"WSGIIgnoreActivity", TAKE1, Where::file_info, Support::inert,
+   "Enable/Disable reset of inactivity timeout.",
+   [](const Context& c) { c.dir->ignore_activity = c.on_off(); c.note_inert(); }},
+  {"WSGIServerMetrics", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable access to server metrics.", inert_on_off},
+
+  // Python environment.
+  {"WSGIPythonHome", TAKE1, Where::global_only, Support::implemented,
+   "Python prefix/exec_prefix absolute path names.",
+   [](const Context& c) { c.global().python.python_home = c.arg; }},
+  {"WSGIPythonPath", TAKE1, Where::global_only, Support::implemented,
+   "Python module search path.", set_python_path},
+  {"WSGIPythonOptimize", TAKE1, Where::global_only, Support::implemented,
+   "Set level of Python compiler optimisations.", set_python_optimize},
+  {"WSGIPythonEggs", TAKE1, Where::global_only, Support::inert,
+   "Python eggs cache directory.", inert},
+  {"WSGIPythonHashSeed", TAKE1, Where::global_only, Support::inert,
+   "Python hash seed.", set_python_hash_seed},
+  {"WSGIPythonWarnings", TAKE1, Where::global_only, Support::inert,
+   "Control Python warning messages.", inert},
+  {"WSGIDontWriteBytecode", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable writing of byte code.", inert_on_off},
+  {"WSGIRestrictStdin", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable restrictions on use of STDIN.",
+   [](const Context& c) { c.global().python.restrict_stdin = c.on_off() == Flag::on; }},
+  {"WSGIRestrictStdout", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable restrictions on use of STDOUT.",
+   [](const Context& c) { c.global().python.restrict_stdout = c.on_off() == Flag::on; }},
+  {"WSGIRestrictSignal", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable restrictions on use of signal().",
+   [](const Context& c) { c.global().python.restrict_signal = c.on_off() == Flag::on; }},
+  {"WSGICaseSensitivity", TAKE1, Where::global_only, Support::inert,
+   "Define whether file system is case sensitive.", inert_on_off},
+  {"WSGIVerboseDebugging", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable verbose debugging messages.", inert_on_off},
+  {"WSGINewRelicConfigFile", TAKE1, Where::global_only, Support::inert,
+   "New Relic monitoring agent configuration file.", inert},
+  {"WSGINewRelicEnvironment", TAKE1, Where::global_only, Support::inert,
+   "New Relic monitoring agent environment.", inert},
+
+  // Request handling.
+  {"WSGIPassAuthorization", TAKE1, Where::file_info, Support::implemented,
+   "Enable/Disable WSGI authorization.",
+   [](const Context& c) { c.dir->pass_authorization = c.on_off(); }},
+  {"WSGIChunkedRequest", TAKE1, Where::file_info, Support::implemented,
+   "Enable/Disable support for chunked requests.",
+   [](const Context& c) { c.dir->chunked_request = c.on_off(); }},
+  {"WSGIMapHEADToGET", TAKE1, Where::file_info, Support::implemented,
+   "Enable/Disable mapping of HEAD to GET.", set_map_head_to_get},
+  {"WSGIEnableSendfile", TAKE1, Where::file_info, Support::implemented,
+   "Enable/Disable support for kernel sendfile.",
+   [](const Context& c) { c.dir->enable_sendfile = c.on_off(); }},
+  {"WSGIErrorOverride", TAKE1, Where::file_info, Support::inert,
+   "Enable/Disable overriding of error pages.",
+   [](const Context& c) { c.dir->error_override = c.on_off(); c.note_inert(); }},
+  {"WSGIPassApacheRequest", TAKE1, Where::server_or_dir, Support::inert,
+   "Enable/Disable Apache request object.", inert_on_off},
+  {"WSGITrustedProxyHeaders", RAW_ARGS, Where::file_info, Support::inert,
+   "Specify a list of trusted proxy headers.", inert},
+  {"WSGITrustedProxies", RAW_ARGS, Where::file_info, Support::inert,
+   "Specify a list of trusted proxies.", inert},
+  {"WSGIHandlerScript", RAW_ARGS, Where::server_or_dir, Support::inert,
+   "Location of WSGI handler script file.",
+   [](const Context& c) {
+     if (c.words().size() < 2) c.fail(kMissingArgument, "requires a handler name and a script path");
+     c.note_inert();
+   }},
+  {"WSGIDispatchScript", RAW_ARGS, Where::server_or_dir, Support::inert,
+   "Location of WSGI dispatch script.", inert_script},
+
+  // Authentication and access control.
+  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::inert,
+   "Location of WSGI host access script file.", inert_script},
+  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::inert,
+   "Location of WSGI user auth script file.", inert_script},
+  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::inert,
+   "Location of WSGI group auth script file.", inert_script},
+  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::inert,
+   "Enable/Disable as being authoritative on groups.", inert_on_off},
+};
+// clang-format on
+
+constexpr std::size_t kDirectiveCount = std::size(kDirectives);
+
+const char* run_directive(cmd_parms* cmd, void* mconfig, const char* arg) {
+  const auto& spec = *static_cast<const DirectiveSpec*>(cmd->info);
+  try {
+    if (spec.where == Where::global_only) {
+      if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+    }
+    spec.set(Context{cmd, static_cast<DirConfig*>(mconfig), arg, spec});
+    return nullptr;
+  } catch (const std::exception& e) {
+    return apr_pstrdup(cmd->pool, e.what());
+  } catch (...) {
+    return apr_pstrcat(cmd->pool, "GANTRY0016: ", spec.name, ": internal error while parsing", nullptr);
+  }
+}
+
+std::array<DirectiveInfo, kDirectiveCount> make_infos() {
+  std::array<DirectiveInfo, kDirectiveCount> infos{};
+  for (std::size_t i = 0; i < kDirectiveCount; ++i)
+    infos[i] = {kDirectives[i].name, kDirectives[i].support, kDirectives[i].doc};
+  return infos;
+}
+
+}  // namespace
+
+std::span<const DirectiveInfo> directive_infos() {
+  static const auto infos = make_infos();
+  return infos;
+}
+
+}  // namespace gantry::module
+
+using gantry::module::kDirectiveCount;
+using gantry::module::kDirectives;
+
+namespace {
+
+std::array<command_rec, kDirectiveCount + 1> make_command_table() {
+  std::array<command_rec, kDirectiveCount + 1> table{};
+  for (std::size_t i = 0; i < kDirectiveCount; ++i) {
+    const auto& spec = kDirectives[i];
+    command_rec& rec = table[i];
+    rec.name = spec.name;
+    // Both TAKE1 and RAW_ARGS callbacks have the (cmd, mconfig, const char*) shape.
+    rec.func = reinterpret_cast<cmd_func>(
+        reinterpret_cast<void (*)()>(&gantry::module::run_directive));
+    rec.cmd_data = const_cast<gantry::module::DirectiveSpec*>(&spec);
+    rec.req_override = gantry::module::req_override(spec.where);
+    rec.args_how = spec.how;
+    rec.errmsg = spec.doc;
+  }
+  return table;  // the last entry stays zeroed: the terminator Apache looks for
+}
+
+}  // namespace
+
+// Filled when the DSO is loaded (dynamic initialisation), before Apache reads a directive.
+extern "C" command_rec gantry_commands[kDirectiveCount + 1];
+command_rec gantry_commands[kDirectiveCount + 1];
+static const bool gantry_commands_filled = [] {
+  const auto table = make_command_table();
+  for (std::size_t i = 0; i < table.size(); ++i) gantry_commands[i] = table[i];
+  return true;
+}();

@@ -1,0 +1,161 @@
+// The wsgi-script handler: decides whether and where a request runs (embedded Python,
+// or - later - a daemon process group), builds the environ and runs the app through an
+// ApacheChannel.
+#include <httpd.h>
+
+#include <apr_strings.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include <cstring>
+
+#include "apache_channel.hpp"
+#include "apache_log.hpp"
+#include "config.hpp"
+#include "gantry_hooks.h"
+#include "guard.hpp"
+#include "process_traits.hpp"
+#include "python_loader.hpp"
+#include "request_environ.hpp"
+#include "script_alias.hpp"
+#include "daemon_dispatch.hpp"
+
+APLOG_USE_MODULE(wsgi);
+
+namespace gantry::module {
+namespace {
+
+bool is_wsgi_handler(const char* handler) {
+  return handler && (!std::strcmp(handler, kWsgiHandler) || !std::strcmp(handler, kWsgiMimeHandler));
+}
+
+// Checks the request may run a script at all; an HTTP status if not, OK if it may.
+int check_script_request(request_rec* r, const DirConfig& dir, const ScriptAlias* alias) {
+  // WSGIScriptAlias is an explicit "this is a script", like ScriptAlias; handler mapping
+  // by SetHandler/AddHandler needs ExecCGI, as for CGI scripts.
+  if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0040: Options ExecCGI is off in this directory: %s - add"
+                  " \"Options +ExecCGI\" to the <Directory> holding the script, or map it with"
+                  " WSGIScriptAlias",
+                  r->filename);
+    return HTTP_FORBIDDEN;
+  }
+  if (r->finfo.filetype == APR_NOFILE) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0041: Target WSGI script not found or unable to stat: %s", r->filename);
+    return HTTP_NOT_FOUND;
+  }
+  if (r->finfo.filetype == APR_DIR) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0042: Attempt to invoke directory as WSGI application: %s - the URL"
+                  " must name a script inside the directory",
+                  r->filename);
+    return HTTP_FORBIDDEN;
+  }
+  if (r->finfo.filetype != APR_REG) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0048: Target WSGI script is not a regular file: %s", r->filename);
+    return HTTP_FORBIDDEN;
+  }
+  if (apr_table_get(r->headers_in, "Transfer-Encoding") && !flag_value(dir.chunked_request, false)) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0043: request for %s has a chunked body, which is refused (411) unless"
+                  " \"WSGIChunkedRequest On\" applies to it",
+                  r->filename);
+    return HTTP_LENGTH_REQUIRED;
+  }
+  return OK;
+}
+
+// Daemon mode (module/daemon_dispatch.cpp): forward to the group's daemon processes and
+// relay the answer through an ApacheChannel with the group's traits.
+int run_in_daemon(request_rec* r, const RequestPlan& plan) {
+  const DaemonGroupRuntime* group = find_daemon_group_runtime(plan.process_group);
+  if (!group) return report_unknown_daemon_group(r, plan.process_group);
+  ApacheChannel channel(r, finish_environ(r, plan), group->traits, /*allow_file_buckets=*/true);
+  return dispatch_to_daemon(r, *group, channel);
+}
+
+int run_embedded(request_rec* r, const RequestPlan& plan) {
+  const GlobalConfig& global = *server_config(r->server)->global;
+  if (global.restrict_embedded_on()) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0044: embedded mode is disabled (WSGIRestrictEmbedded On) but %s is not"
+                  " delegated to a daemon process group - add WSGIProcessGroup NAME (or"
+                  " process-group=NAME on its WSGIScriptAlias)",
+                  r->uri);
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  const PythonRuntime& rt = python_runtime();
+  if (!rt.initialized) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0047: cannot run %s: Python is not available in this process (%s)",
+                  r->filename, rt.error.empty() ? "it was not started" : rt.error.c_str());
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+
+  ApacheChannel channel(r, finish_environ(r, plan), embedded_traits(), /*allow_file_buckets=*/true);
+  ScriptTarget target;
+  target.script_path = r->filename;
+  target.application_group = plan.application_group;
+  target.callable = plan.callable_object;
+  target.reload_on_change = plan.script_reloading;
+
+  switch (rt.api->run_request(target, channel)) {
+    case Outcome::ok:
+      try {
+        channel.finish();
+      } catch (const ChannelError& e) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "GANTRY0049: response to %s not completed: %s",
+                      r->uri, e.what());
+      }
+      return OK;
+    case Outcome::not_found:
+      if (channel.response_sent()) return OK;
+      channel.discard_unsent_response();
+      return HTTP_NOT_FOUND;
+    case Outcome::server_error:
+      // Nothing went out yet: let Apache answer 500 (ErrorDocument applies).
+      if (!channel.response_sent()) {
+        channel.discard_unsent_response();
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+      channel.abort_response();
+      return OK;
+    case Outcome::aborted:
+      channel.abort_response();
+      return OK;
+  }
+  return OK;
+}
+
+int handle(request_rec* r) {
+  const DirConfig& dir = *dir_config(r->per_dir_config);
+  const ScriptAlias* alias = request_script_alias(r);
+  if (int status = check_script_request(r, dir, alias); status != OK) return status;
+
+  add_cgi_environ(r);
+  const RequestPlan plan = plan_request(r, dir, alias);
+  if (*plan.process_group) return run_in_daemon(r, plan);
+  return run_embedded(r, plan);
+}
+
+}  // namespace
+}  // namespace gantry::module
+
+using namespace gantry::module;
+
+extern "C" int gantry_translate_name(request_rec* r) {
+  return run_guarded(r->server, "translate_name", static_cast<int>(DECLINED),
+                     [&] { return translate_script_alias(r); });
+}
+
+extern "C" int gantry_handler(request_rec* r) {
+  if (!is_wsgi_handler(r->handler)) return DECLINED;
+  return run_guarded(r->server, "the wsgi-script handler", static_cast<int>(HTTP_INTERNAL_SERVER_ERROR),
+                     [&] { return handle(r); });
+}

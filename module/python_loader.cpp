@@ -1,0 +1,100 @@
+#include "python_loader.hpp"
+
+#include <http_log.h>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include "apache_log.hpp"
+#include "gantry_hooks.h"
+
+APLOG_USE_MODULE(wsgi);
+
+namespace gantry::module {
+
+PythonRuntime& python_runtime() {
+  // Per process by design (see header). A graceful restart keeps the parent's copy, which
+  // is right: its Python, if any, is still there.
+  static PythonRuntime runtime;
+  return runtime;
+}
+
+std::string python_object_path() {
+  Dl_info info{};
+  if (!dladdr(reinterpret_cast<void*>(&wsgi_module), &info) || !info.dli_fname) return kPythonObjectName;
+  std::string self(info.dli_fname);
+  const auto slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string() : self.substr(0, slash + 1)) + kPythonObjectName;
+}
+
+namespace {
+
+// Once Python runs here, this object must stay mapped too: Python holds our Logger (code
+// and vtable in this object) for the life of the process, but Apache unloads and reloads
+// modules on every restart. Pinning the already-loaded object keeps it at one address.
+void pin_this_object() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&wsgi_module), &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+const PythonApi* load_api(server_rec* s, PythonRuntime& rt) {
+  const std::string path = python_object_path();
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) {
+    const char* why = dlerror();
+    rt.error = std::string("cannot load ") + path + ": " + (why ? why : "unknown error");
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "GANTRY0010: cannot load the Python side %s: %s - install it next to"
+                 " mod_gantry.so (same build) and check that libpython can be found",
+                 path.c_str(), why ? why : "unknown error");
+    return nullptr;
+  }
+  using Entry = const PythonApi* (*)();
+  auto entry = reinterpret_cast<Entry>(dlsym(handle, kPythonEntrySymbol));
+  const PythonApi* api = entry ? entry() : nullptr;
+  if (!api) {
+    rt.error = path + " has no " + kPythonEntrySymbol;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "GANTRY0011: %s does not export %s() or it returned nothing - it is not a"
+                 " Gantry Python object; reinstall mod_gantry_python.so from the same build",
+                 path.c_str(), kPythonEntrySymbol);
+    return nullptr;
+  }
+  if (api->abi != kPythonAbi) {
+    rt.error = path + " has the wrong ABI version";
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "GANTRY0012: %s speaks ABI %u but mod_gantry.so expects %u - the two objects"
+                 " come from different builds; install both from the same build",
+                 path.c_str(), static_cast<unsigned>(api->abi), static_cast<unsigned>(kPythonAbi));
+    return nullptr;
+  }
+  return api;  // never dlclose()d: Python cannot be unloaded
+}
+
+}  // namespace
+
+bool start_python(server_rec* s, const PythonSettings& settings) {
+  PythonRuntime& rt = python_runtime();
+  if (rt.initialized) return true;
+  if (rt.failed) return false;
+  if (!rt.api) rt.api = load_api(s, rt);
+  if (!rt.api) {
+    rt.failed = true;
+    return false;
+  }
+  pin_this_object();
+  if (!rt.api->initialize(settings)) {
+    rt.failed = true;
+    rt.error = "Python failed to initialise (see the GANTRY01xx lines above)";
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "GANTRY0013: Python could not be initialised in process %ld (python home '%s');"
+                 " WSGI requests here will get 500 - see the preceding lines for the cause",
+                 static_cast<long>(getpid()), settings.python_home.c_str());
+    return false;
+  }
+  rt.initialized = true;
+  return true;
+}
+
+}  // namespace gantry::module

@@ -1,0 +1,30 @@
+#pragma once
+// Finds, loads and starts the Python half (mod_gantry_python.so, next to mod_gantry.so).
+// Per process, not per configuration pass: the object is dlopen()ed at most once and never
+// dlclose()d, because Python cannot be unloaded and restarted in one process.
+#include <httpd.h>
+
+#include <string>
+
+#include "gantry/python_api.hpp"
+
+namespace gantry::module {
+
+struct PythonRuntime {
+  const PythonApi* api = nullptr;  // set once loaded (and ABI-checked)
+  bool initialized = false;        // api->initialize succeeded in this process
+  bool failed = false;             // loading or initialisation failed: requests get 500
+  std::string error;               // why, for the per-request log line
+};
+
+// This process's runtime state (children inherit the parent's copy across fork).
+PythonRuntime& python_runtime();
+
+// Loads mod_gantry_python.so and starts Python with `settings`. Idempotent; logs failures
+// (GANTRY0010-0013) against `s` and records them in python_runtime().
+bool start_python(server_rec* s, const PythonSettings& settings);
+
+// The directory mod_gantry.so was loaded from, and the Python object's path in it.
+std::string python_object_path();
+
+}  // namespace gantry::module

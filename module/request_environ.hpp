@@ -1,0 +1,38 @@
+#pragma once
+// What the handler works out about one request before handing it to Python: the resolved
+// process/application group and callable (mod_wsgi's %{...} rules), and the CGI environ
+// with mod_wsgi's adjustments and mod_wsgi.* keys.
+#include <httpd.h>
+
+#include <vector>
+
+#include "config.hpp"
+#include "gantry/channel.hpp"
+
+namespace gantry::module {
+
+struct RequestPlan {
+  const char* process_group = "";      // "" = embedded
+  const char* application_group = "";  // "" = main interpreter
+  const char* callable_object = "application";
+  bool script_reloading = true;
+  bool pass_authorization = false;
+  bool chunked_request = false;
+  bool enable_sendfile = false;
+  bool map_head_to_get = false;
+};
+
+// Resolves directives (alias options first, then WSGIProcessGroup etc.) for request `r`.
+// Needs SCRIPT_NAME for %{RESOURCE}, so call it after add_cgi_environ().
+RequestPlan plan_request(request_rec* r, const DirConfig& dir, const ScriptAlias* alias);
+
+// Fills r->subprocess_env with the CGI variables Apache computes (common + CGI vars).
+void add_cgi_environ(request_rec* r);
+
+// Applies mod_wsgi's adjustments and mod_wsgi.* keys, then copies r->subprocess_env out.
+std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan);
+
+// mod_wsgi's %{SERVER}: "host" or "host:port" for a non-default port.
+const char* server_group_name(request_rec* r);
+
+}  // namespace gantry::module
