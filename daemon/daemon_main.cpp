@@ -86,7 +86,10 @@ int run(const DaemonRunSpec& spec) {
 
   DaemonExit reason = life.wait_for_exit();
   pool.stop_accepting();
-  double bound = reason == DaemonExit::shutdown ? spec.shutdown_timeout : spec.graceful_timeout;
+  // A stop, or a restart because requests hang, waits shutdown-timeout for the rest; a
+  // recycle lets the requests in flight finish within graceful-timeout.
+  const bool urgent = reason == DaemonExit::shutdown || reason == DaemonExit::request_timeout;
+  double bound = urgent ? spec.shutdown_timeout : spec.graceful_timeout;
   bool drained = pool.drain(bound);
   if (log) {
     const char* why = describe_daemon_exit(static_cast<int>(reason));

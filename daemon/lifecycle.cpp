@@ -1,5 +1,6 @@
 #include "lifecycle.hpp"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -28,20 +29,22 @@ std::uint64_t draw_request_limit(const DaemonRunSpec& spec) {
 Lifecycle::Lifecycle(const DaemonRunSpec& spec)
     : spec_(spec), request_limit_(draw_request_limit(spec)), peak_before_(peak_resident_bytes()) {}
 
-void Lifecycle::request_started() {
+Lifecycle::Token Lifecycle::request_started() {
   std::lock_guard lock(mutex_);
-  ++in_flight_;
   last_activity_ = Clock::now();
+  Token token = next_token_++;
+  running_.emplace(token, last_activity_);
+  return token;
 }
 
-void Lifecycle::request_finished(std::string_view method, std::string_view uri) {
+void Lifecycle::request_finished(Token token, std::string_view method, std::string_view uri) {
   std::uint64_t peak = peak_resident_bytes();
   std::uint64_t rss = spec_.maximum_memory ? resident_bytes() : 0;
   std::optional<DaemonExit> reason;
   std::uint64_t growth = 0;
   {
     std::lock_guard lock(mutex_);
-    --in_flight_;
+    running_.erase(token);
     ++served_;
     last_activity_ = Clock::now();
     if (peak > peak_before_) {
@@ -77,19 +80,48 @@ void Lifecycle::request_exit(DaemonExit reason) {
   changed_.notify_all();
 }
 
+bool Lifecycle::over_request_timeout(Clock::time_point now) const {
+  if (spec_.request_timeout <= 0 || running_.empty()) return false;
+  double total = 0;
+  for (const auto& [token, started] : running_) total += std::chrono::duration<double>(now - started).count();
+  return total / std::max(1u, spec_.threads) >= spec_.request_timeout;
+}
+
 DaemonExit Lifecycle::wait_for_exit() {
+  using std::chrono::duration;
+  const auto to_clock = [](double seconds) {
+    return std::chrono::duration_cast<Clock::duration>(duration<double>(seconds));
+  };
+  // While requests run and request-timeout is set, look again every tenth of the limit
+  // (at most once a second): the sum of running times grows with no event to wake us.
+  const auto poll = to_clock(std::min(1.0, spec_.request_timeout / 10));
   std::unique_lock lock(mutex_);
   for (;;) {
     if (exit_) return *exit_;
-    if (spec_.inactivity_timeout <= 0) {
-      changed_.wait(lock);
-      continue;
+    const auto now = Clock::now();
+    if (over_request_timeout(now)) {
+      Logger* log = spec_.logger;
+      if (log) {
+        auto oldest = std::min_element(running_.begin(), running_.end(),
+                                       [](auto& a, auto& b) { return a.second < b.second; });
+        log->log(Level::error, "GANTRY0212: daemon process over request-timeout: group " + spec_.group +
+                                   ", pid " + std::to_string(getpid()) + ", " + std::to_string(running_.size()) +
+                                   " request(s) running, the oldest for " +
+                                   std::to_string(static_cast<long>(duration<double>(now - oldest->second).count())) +
+                                   " s (limit " + std::to_string(static_cast<long>(spec_.request_timeout)) +
+                                   " s); restarting it. Fix the slow handler or raise request-timeout=");
+      }
+      return *(exit_ = DaemonExit::request_timeout);
     }
-    auto idle_limit = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(spec_.inactivity_timeout));
-    auto deadline = last_activity_ + idle_limit;
-    if (in_flight_ == 0 && Clock::now() >= deadline) return *(exit_ = DaemonExit::inactivity);
-    changed_.wait_until(lock, in_flight_ ? Clock::now() + idle_limit : deadline);
+    auto wake = Clock::time_point::max();
+    if (spec_.inactivity_timeout > 0) {
+      auto deadline = last_activity_ + to_clock(spec_.inactivity_timeout);
+      if (running_.empty() && now >= deadline) return *(exit_ = DaemonExit::inactivity);
+      wake = running_.empty() ? deadline : now + to_clock(spec_.inactivity_timeout);
+    }
+    if (spec_.request_timeout > 0 && !running_.empty()) wake = std::min(wake, now + poll);
+    if (wake == Clock::time_point::max()) changed_.wait(lock);
+    else changed_.wait_until(lock, wake);
   }
 }
 

@@ -5,6 +5,7 @@
 // maximum-requests, maximum-memory and inactivity-timeout read in one place.
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -18,13 +19,18 @@ class Lifecycle {
  public:
   explicit Lifecycle(const DaemonRunSpec& spec);
 
-  void request_started();
+  // Marks a request as running; the token identifies it to request_finished().
+  using Token = std::uint64_t;
+  Token request_started();
   // After each request: counts it, logs a large peak-RSS growth with the URL that caused
   // it, and asks for a recycle when maximum-requests or maximum-memory says so.
-  void request_finished(std::string_view method, std::string_view uri);
+  void request_finished(Token token, std::string_view method, std::string_view uri);
   // A signal or another component asks the process to end; the first reason wins.
   void request_exit(DaemonExit reason);
-  // Blocks until the process should exit (also detects inactivity-timeout).
+  // Blocks until the process should exit (also detects inactivity-timeout and
+  // request-timeout: the running time of the requests in flight, summed and divided by the
+  // number of request threads, past the limit - so one stuck request in a 15-thread process
+  // restarts it only when it has held its thread 15 times the limit, as mod_wsgi does).
   DaemonExit wait_for_exit();
   std::uint64_t requests_served() const;
 
@@ -36,9 +42,12 @@ class Lifecycle {
   std::condition_variable changed_;
   std::optional<DaemonExit> exit_;
   std::uint64_t served_ = 0;
-  unsigned in_flight_ = 0;
+  std::map<Token, Clock::time_point> running_;  // start time of each request in flight
+  Token next_token_ = 0;
   Clock::time_point last_activity_ = Clock::now();
   std::uint64_t peak_before_ = 0;
+
+  bool over_request_timeout(Clock::time_point now) const;  // mutex_ held
 };
 
 }  // namespace gantry::daemon

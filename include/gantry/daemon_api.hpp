@@ -51,17 +51,19 @@ struct DaemonRunSpec {
 
 // Why a daemon process exited, as its exit status: the supervisor reads it back from
 // waitpid() and names the cause in its log line and in the shared table that Apache children
-// quote when a request to that process failed. Statuses not listed are errors.
+// quote when a request to that process failed. Statuses not listed are errors. Ours start at
+// 100 so that none collides with a status httpd or a C runtime gives meaning to (httpd's
+// APEXIT_CHILDFATAL is 15, APEXIT_CHILDSICK 3, 1 and 2 are common error exits).
 enum class DaemonExit : int {
-  shutdown = 0,           // SIGTERM from the supervisor (Apache stop or graceful restart)
-  startup_failed = 3,     // Python, privileges or the entry point could not start; logged
-  maximum_requests = 10,  // maximum-requests reached
-  inactivity = 11,        // inactivity-timeout elapsed with nothing in flight
-  maximum_memory = 12,    // RSS above maximum-memory after a request
-  restart_signal = 13,    // SIGUSR1/SIGINT asked for a graceful restart
-  request_timeout = 14,   // a request outlived request-timeout
-  deadlock = 15,          // the GIL was held past deadlock-timeout
-  script_changed = 16,    // the WSGI script changed (WSGIScriptReloading On)
+  shutdown = 0,            // SIGTERM from the supervisor (Apache stop or graceful restart)
+  startup_failed = 100,    // Python, privileges or the entry point could not start; logged
+  maximum_requests = 101,  // maximum-requests reached
+  inactivity = 102,        // inactivity-timeout elapsed with nothing in flight
+  maximum_memory = 103,    // RSS above maximum-memory after a request
+  restart_signal = 104,    // SIGUSR1/SIGINT asked for a graceful restart
+  request_timeout = 105,   // requests outlived request-timeout
+  deadlock = 106,          // the GIL was held past deadlock-timeout
+  script_changed = 107,    // the WSGI script changed (WSGIScriptReloading On)
 };
 
 // Text for a DaemonExit status ("maximum-requests reached"), or nullptr if not one of ours.
