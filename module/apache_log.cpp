@@ -3,12 +3,16 @@
 #include "gantry_hooks.h"
 #include "guard.hpp"
 
+#include <http_main.h>
+
 APLOG_USE_MODULE(wsgi);
 
 namespace gantry::module {
 
 void ProcessLogger::log(Level level, std::string_view message) {
-  ap_log_error(APLOG_MARK, to_aplog(level), 0, nullptr, "%.*s", static_cast<int>(message.size()),
+  // The main server, not nullptr: httpd drops every line below warning that names no server,
+  // whatever LogLevel says (ap_server_conf is set once the configuration is read).
+  ap_log_error(APLOG_MARK, to_aplog(level), 0, ap_server_conf, "%.*s", static_cast<int>(message.size()),
                message.data());
 }
 

@@ -4,15 +4,15 @@
 # The config is generated into a temporary ServerRoot; the system apache2 is not touched.
 # Ctrl-C stops it and removes the temporary directory.
 #
-#   GANTRY_SERVE_MODE=daemon    WSGIDaemonProcess group (mod_wsgi's recommended shape)
-#   GANTRY_SERVE_MODE=embedded  Python inside the Apache children (default for now)
+#   GANTRY_SERVE_MODE=daemon    WSGIDaemonProcess group (default; mod_wsgi's recommended shape)
+#   GANTRY_SERVE_MODE=embedded  Python inside the Apache children
 #   GANTRY_SERVE_MPM=event|prefork
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 port=${1:-${GANTRY_PORT:-8080}}
-mode=${GANTRY_SERVE_MODE:-embedded}
+mode=${GANTRY_SERVE_MODE:-daemon}
 mpm=${GANTRY_SERVE_MPM:-event}
 
 bash scripts/install-deps.sh
