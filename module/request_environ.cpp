@@ -1,14 +1,17 @@
 #include "request_environ.hpp"
 
+#include <ap_release.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <httpd.h>
 #include <util_filter.h>
 #include <util_script.h>
 
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "group_names.hpp"
@@ -59,6 +62,18 @@ bool should_map_head(request_rec* r, HeadMapping mapping) {
 
 void set_flag(request_rec* r, const char* key, bool value) {
   apr_table_setn(r->subprocess_env, key, value ? "1" : "0");
+}
+
+// The running httpd's version as "major.minor.patch"; the Python side turns it into the
+// tuple of ints mod_wsgi puts in apache.version. (mod_wsgi reports the httpd it was
+// compiled against; the running one is what an app asking this means.)
+const char* apache_version() {
+  static const std::string version = [] {
+    ap_version_t v{};
+    ap_get_server_revision(&v);
+    return std::to_string(v.major) + "." + std::to_string(v.minor) + "." + std::to_string(v.patch);
+  }();
+  return version.c_str();
 }
 
 }  // namespace
@@ -136,6 +151,20 @@ std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan) {
                  apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
   apr_table_setn(env, "mod_wsgi.script_start",
                  apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+  // Daemon mode: when the request was handed on towards the daemon (mod_wsgi sets it for
+  // daemon-mode requests only).
+  if (*plan.process_group) {
+    apr_table_setn(env, "mod_wsgi.queue_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+  }
+  // The connection's log id, once there is one: like mod_wsgi, the first request of a
+  // connection has none and makes one, so later requests on it can be tied together.
+  if (c->log_id) {
+    apr_table_setn(env, "mod_wsgi.connection_id", c->log_id);
+  } else {
+    const char** id = &c->log_id;
+    ap_run_generate_log_id(c, nullptr, id);
+  }
+  apr_table_setn(env, "apache.version", apache_version());
 
   const apr_array_header_t* entries = apr_table_elts(env);
   const auto* items = reinterpret_cast<const apr_table_entry_t*>(entries->elts);

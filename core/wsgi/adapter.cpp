@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <optional>
 
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "wsgi/interpreters.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/request_counters.hpp"
 #include "wsgi/response.hpp"
 #include "wsgi/script_loader.hpp"
 #include "wsgi/start_response.hpp"
@@ -40,18 +42,20 @@ struct RequestObjects {
 class RequestRun {
  public:
   RequestRun(Interpreter& interpreter, const ScriptTarget& target, RequestChannel& channel, const LogTarget& log,
-             std::span<const EnvEntry> cgi, ServerTraits traits)
-      : interpreter_(interpreter),
+             std::span<const EnvEntry> cgi, ServerTraits traits, RequestCount count, const ScriptStat* script_stat)
+      : script_stat_(script_stat),
+        interpreter_(interpreter),
         target_(target),
         channel_(channel),
         log_(log),
         cgi_(cgi),
         traits_(traits),
+        count_(count),
         response_(channel, log, target.script_path) {}
 
   Outcome run() {
     py::Ref module, application;
-    Outcome loaded = load_script(interpreter_, target_, log_, module);
+    Outcome loaded = load_script(interpreter_, target_, log_, module, script_stat_);
     if (loaded != Outcome::ok) return loaded;
     loaded = find_application(module.get(), target_, log_, application);
     if (loaded != Outcome::ok) return loaded;
@@ -64,7 +68,7 @@ class RequestRun {
     if (!objects.input || !objects.errors || !objects.start_response) return report_exception();
     if (!interpreter_.keys.ready() && !interpreter_.keys.init()) return report_exception();
     bool is_head = false;
-    py::Ref environ = build_environ(interpreter_.keys, cgi_, traits_, objects.input.get(), objects.errors.get(),
+    py::Ref environ = build_environ(interpreter_.keys, cgi_, traits_, count_, objects.input.get(), objects.errors.get(),
                                     reinterpret_cast<PyObject*>(&FileWrapperType), is_head);
     if (!environ) return report_exception();
     response_.set_head_request(is_head);
@@ -197,12 +201,14 @@ class RequestRun {
     }
   }
 
+  const ScriptStat* script_stat_;
   Interpreter& interpreter_;
   const ScriptTarget& target_;
   RequestChannel& channel_;
   const LogTarget& log_;
   std::span<const EnvEntry> cgi_;
   ServerTraits traits_;
+  RequestCount count_;
   Response response_;
 };
 
@@ -220,10 +226,16 @@ Outcome run_request(const ScriptTarget& target, RequestChannel& channel) noexcep
     // The channel's request facts are read before taking the GIL.
     std::span<const EnvEntry> cgi = channel.environ();
     ServerTraits traits = channel.traits();
+    RequestCount count = count_request();
+    // WSGIScriptReloading stats the script on every request: do it now, without the GIL,
+    // rather than drop and re-take the GIL for it inside load_script.
+    std::optional<ScriptStat> script_stat;
+    if (target.reload_on_change) script_stat = stat_script(target);
     auto binding = bind_interpreter(target.application_group, log);
     if (!binding) return Outcome::server_error;
     py::ThreadStateActivation active(binding->thread_state);
-    RequestRun run(*binding->interpreter, target, channel, log, cgi, traits);
+    RequestRun run(*binding->interpreter, target, channel, log, cgi, traits, count,
+                   script_stat ? &*script_stat : nullptr);
     return run.run();
   } catch (const std::exception& e) {
     log.log(Level::error, ids::kInternalError,

@@ -1,6 +1,10 @@
 #pragma once
 // Builds the WSGI environ dict for one request (PEP 3333 "environ Variables"): the
-// channel's CGI variables as native str decoded latin-1, plus the wsgi.* keys.
+// channel's CGI variables as native str decoded latin-1, plus the wsgi.* keys, plus the
+// keys mod_wsgi 4.9.4 computes in the process running the app: mod_wsgi.version,
+// mod_wsgi.thread_id, mod_wsgi.thread_requests, mod_wsgi.total_requests (ints), and
+// apache.version, which the server passes as "major.minor.patch" and apps see as a tuple
+// of ints (as under mod_wsgi).
 #include <Python.h>
 
 #include <span>
@@ -10,6 +14,7 @@
 
 #include "gantry/channel.hpp"
 #include "gantry/py/ref.hpp"
+#include "wsgi/request_counters.hpp"
 
 namespace gantry::wsgi {
 
@@ -29,18 +34,27 @@ class EnvironKeys {
   };
 
  private:
-  friend py::Ref build_environ(EnvironKeys&, std::span<const EnvEntry>, const ServerTraits&, PyObject*, PyObject*,
-                               PyObject*, bool&);
+  friend py::Ref build_environ(EnvironKeys&, std::span<const EnvEntry>, const ServerTraits&,
+                               const RequestCount&, PyObject*, PyObject*, PyObject*, bool&);
   std::unordered_map<std::string, py::Ref, Hash, std::equal_to<>> cgi_;
   py::Ref wsgi_version_, wsgi_url_scheme_, wsgi_input_, wsgi_errors_, wsgi_multithread_, wsgi_multiprocess_,
       wsgi_run_once_, wsgi_file_wrapper_, wsgi_input_terminated_;
-  py::Ref version_tuple_, http_, https_;
+  py::Ref mod_wsgi_version_, mod_wsgi_thread_id_, mod_wsgi_thread_requests_, mod_wsgi_total_requests_;
+  py::Ref version_tuple_, mod_wsgi_version_tuple_, http_, https_;
 };
 
-// `cgi` and `traits` were fetched from the channel before the GIL was taken.
+// `cgi` and `traits` were fetched from the channel before the GIL was taken; `count` is
+// this request's count_request().
 // New environ dict, or empty Ref with a Python error set. `is_head` tells whether
 // REQUEST_METHOD is HEAD (the adapter's Content-Length checks need it).
 py::Ref build_environ(EnvironKeys& keys, std::span<const EnvEntry> cgi, const ServerTraits& traits,
-                      PyObject* input, PyObject* errors, PyObject* file_wrapper, bool& is_head);
+                      const RequestCount& count, PyObject* input, PyObject* errors, PyObject* file_wrapper, bool& is_head);
+
+// "2.4.62" -> (2, 4, 62): the version parts that parse as numbers, in order. New reference,
+// or empty Ref with a Python error set.
+py::Ref version_tuple(std::string_view dotted);
+
+// The mod_wsgi version Gantry mirrors (behaviour, environ, mod_wsgi.version): Debian 12's.
+inline constexpr int kModWsgiVersion[] = {4, 9, 4};
 
 }  // namespace gantry::wsgi

@@ -9,14 +9,13 @@
 
 #include "gantry/py/error.hpp"
 #include "gantry/py/ref.hpp"
+#include "wsgi/environ.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/request_interrupt.hpp"
 
 namespace gantry::wsgi {
 namespace {
-
-// The version apps see in mod_wsgi.version: Gantry behaves as mod_wsgi 4.9.4 (Debian 12's).
-constexpr int kModWsgiVersion[] = {4, 9, 4};
 
 bool prepend_python_path(const std::vector<std::string>& entries) {
   if (entries.empty()) return true;
@@ -86,6 +85,17 @@ bool restrict_signal() {
   return fn && PyObject_SetAttrString(module.get(), "signal", fn.get()) == 0;
 }
 
+// threading records the thread that first imports it as the interpreter's main thread.
+// Imported here, on the thread that creates the interpreter (for %{GLOBAL}: the one that
+// started Python), so threading.main_thread() is not whichever request thread happened
+// to import threading first. Matches mod_wsgi 4.9.4 (checked with the event MPM: its
+// %{GLOBAL} main_thread() is the child's main thread, never a request thread).
+bool import_threading() {
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("threading"));
+  return static_cast<bool>(module);
+}
+
+// mod_wsgi.version mirrors the mod_wsgi release whose behaviour Gantry follows (environ.hpp).
 bool add_mod_wsgi_module(const Interpreter& interpreter, const PythonSettings& settings) {
   py::Ref module = py::Ref::steal(PyModule_New("mod_wsgi"));
   if (!module) return false;
@@ -98,7 +108,8 @@ bool add_mod_wsgi_module(const Interpreter& interpreter, const PythonSettings& s
   if (!version || !process_group || !application_group) return false;
   if (PyModule_AddObjectRef(module.get(), "version", version.get()) < 0 ||
       PyModule_AddObjectRef(module.get(), "process_group", process_group.get()) < 0 ||
-      PyModule_AddObjectRef(module.get(), "application_group", application_group.get()) < 0) {
+      PyModule_AddObjectRef(module.get(), "application_group", application_group.get()) < 0 ||
+      !add_request_timeout_class(module.get())) {  // H-D: interrupt-timeout
     return false;
   }
   PyObject* modules = PyImport_GetModuleDict();  // borrowed
@@ -118,6 +129,7 @@ bool setup_interpreter(Interpreter& interpreter, const PythonSettings& settings)
     log_exception(process_log(), Level::error, ids::kInterpreterSetupFailed,
                   std::string("Failed to ") + what + " in interpreter '" + interpreter.name + "'", error);
   };
+  step("import threading", import_threading());
   step("intern the environ keys", interpreter.keys.init());
   step("prepend the python-path entries to sys.path", prepend_python_path(settings.python_path));
   step("install sys.stdout/sys.stderr/sys.stdin replacements", install_stdio(settings));

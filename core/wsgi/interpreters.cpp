@@ -1,6 +1,8 @@
 // Python initialisation, interpreters per application group, per-thread thread states.
 #include "wsgi/interpreters.hpp"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <memory>
 #include <unordered_map>
@@ -14,6 +16,7 @@
 #include "wsgi/interpreter_setup.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/request_counters.hpp"
 #include "wsgi/start_response.hpp"
 
 namespace gantry::wsgi {
@@ -61,23 +64,13 @@ struct ThreadStates {
     return nullptr;
   }
 
-  // A server thread that exits (thread pool shrinking) frees its states. Skipped once
-  // Python is shut down or the states belong to a pre-fork generation (already freed).
-  ~ThreadStates() {
-    Process& p = process();
-    if (!p.running.load()) return;
-    std::uint64_t current = p.generation.load();
-    // Newest first: the main-interpreter state (created first) goes last.
-    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-      if (it->generation != current || it->thread_state == p.main_thread_state ||
-          it->thread_state == it->interpreter->initial_thread_state) {
-        continue;
-      }
-      PyEval_RestoreThread(it->thread_state);
-      PyThreadState_Clear(it->thread_state);
-      PyThreadState_DeleteCurrent();  // also releases the GIL
-    }
-  }
+  // No destructor: a thread's states are never freed. The threads that run requests
+  // (Apache's MPM workers, the daemon's pool) exit only when their process ends, and
+  // freeing then is all cost: each state needs the GIL, so with a few dozen application
+  // groups the exiting workers queued for it for a long time. That slowed the event MPM
+  // children's exit enough for httpd's own stop sequence to crash (core: the main thread
+  // segfaulted inside mod_mpm_event's socket handling while every worker waited for the
+  // GIL in the destructor this used to have). The memory goes with the process.
 };
 
 thread_local ThreadStates this_thread;
@@ -133,8 +126,24 @@ void log_status(const LogTarget& log, const char* what, const PyStatus& status) 
   std::string text = std::string("Python initialisation failed (") + what + ")";
   if (status.func) text.append(": ").append(status.func);
   if (status.err_msg) text.append(": ").append(status.err_msg);
-  text.append("; check WSGIPythonHome/python-home= points at a Python 3.11 prefix");
+  text.append("; check WSGIPythonHome/python-home= points at a Python 3.11 prefix or a virtualenv made with one");
   log.log(Level::crit, ids::kPythonInitFailed, text);
+}
+
+// WSGIPythonHome / python-home=. A plain prefix (/usr, /opt/python3.11) becomes
+// PyConfig.home. A virtualenv cannot be a home (it has no standard library, so Python
+// fails with "failed to get the Python codec"): start Python as the venv's own
+// interpreter would start, as <venv>/bin/python, and let Python's path computation find
+// pyvenv.cfg, the base installation it names, and then the venv's site-packages.
+PyStatus set_python_home(PyConfig& config, const std::string& home) {
+  struct stat st {};
+  if (::stat((home + "/pyvenv.cfg").c_str(), &st) != 0) {
+    return PyConfig_SetBytesString(&config, &config.home, home.c_str());
+  }
+  const std::string python = home + "/bin/python";
+  PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, python.c_str());
+  if (PyStatus_Exception(status)) return status;
+  return PyConfig_SetBytesString(&config, &config.executable, python.c_str());
 }
 
 bool start_interpreter(Process& p) {
@@ -172,9 +181,7 @@ bool start_interpreter(Process& p) {
   char argv0[] = "mod_wsgi";  // sys.argv as mod_wsgi sets it
   char* argv[] = {argv0};
   status = PyConfig_SetBytesArgv(&config, 1, argv);
-  if (!PyStatus_Exception(status) && !s.python_home.empty()) {
-    status = PyConfig_SetBytesString(&config, &config.home, s.python_home.c_str());
-  }
+  if (!PyStatus_Exception(status) && !s.python_home.empty()) status = set_python_home(config, s.python_home);
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   if (PyStatus_Exception(status)) {
     log_status(log, "configuration", status);
@@ -194,6 +201,7 @@ bool start_interpreter(Process& p) {
   p.by_name.emplace(std::string(), main);
   p.main_thread_state = PyThreadState_Get();
   main->initial_thread_state = p.main_thread_state;
+  mark_initial_thread();
   this_thread.entries.push_back({main, p.main_thread_state, p.generation.load()});
   setup_interpreter(*main, s);
   log.log(Level::info, ids::kPythonInitialized,
@@ -254,6 +262,7 @@ std::optional<Binding> bind_interpreter(std::string_view group, const LogTarget&
 
 void after_fork_child_python() noexcept {
   Process& p = process();
+  reset_request_counts_after_fork();
   if (!p.running.load()) return;
   if (p.by_name.size() > 1) {
     // CPython 3.11's PyOS_AfterFork_Child deadlocks when sub-interpreters exist (it

@@ -8,15 +8,18 @@
 //   - Each OS thread owns one PyThreadState per interpreter it has run code in, created
 //     the first time (PyThreadState_New) and cached thread_local. A request makes it
 //     current with py::ThreadStateActivation; nothing is created or destroyed per request.
+//     They are never freed, not even when the thread exits (see ThreadStates).
 //   - A thread's main-interpreter state is always created first so the PyGILState API
 //     (used by some C extensions) finds the main interpreter, as it expects.
 //   - Outside activations no thread holds the GIL: initialize() drops it before returning.
 #include <Python.h>
 
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "gantry/python_api.hpp"
 #include "wsgi/environ.hpp"
@@ -34,8 +37,10 @@ struct Interpreter {
   // Below: only touched with the GIL held in this interpreter.
   EnvironKeys keys;
   ScriptCache scripts;
-  // Serialises script (re)loading; locked only while NOT holding the GIL.
-  std::mutex load_mutex;
+  // One lock per script path: a script is (re)loaded by one thread at a time while other
+  // scripts of the group load in parallel. The map is only touched with the GIL held; a
+  // lock itself is only waited for with the GIL released (see script_loader.cpp).
+  std::unordered_map<std::string, std::shared_ptr<std::mutex>, StringHash, std::equal_to<>> load_locks;
 };
 
 struct Binding {

@@ -7,7 +7,8 @@ inline constexpr const char* kPythonInitFailed = "GANTRY0100";
 inline constexpr const char* kPythonInitialized = "GANTRY0101";
 inline constexpr const char* kSubInterpreterFailed = "GANTRY0102";
 inline constexpr const char* kSubInterpreterCreated = "GANTRY0103";
-inline constexpr const char* kScriptNotFound = "GANTRY0104";
+// GANTRY0104 is retired: a script the Python side cannot stat is GANTRY0124 (a plain
+// missing script is the server side's GANTRY0041).
 inline constexpr const char* kScriptLoading = "GANTRY0105";
 inline constexpr const char* kScriptReloading = "GANTRY0106";
 inline constexpr const char* kScriptLoadFailed = "GANTRY0107";

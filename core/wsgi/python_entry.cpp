@@ -4,6 +4,7 @@
 
 #include "wsgi/adapter.hpp"
 #include "wsgi/interpreters.hpp"
+#include "wsgi/request_interrupt.hpp"
 
 namespace {
 
@@ -14,9 +15,13 @@ gantry::Outcome api_run_request(const gantry::ScriptTarget& target, gantry::Requ
 }
 void api_after_fork_child() { gantry::wsgi::after_fork_child_python(); }
 void api_shutdown() { gantry::wsgi::shutdown_python(); }
+bool api_interrupt_thread(unsigned long thread_id, std::string* stack) {
+  return gantry::wsgi::interrupt_thread(thread_id, stack);
+}
 
 constexpr gantry::PythonApi kApi = {
     gantry::kPythonAbi, api_initialize, api_import_script, api_run_request, api_after_fork_child, api_shutdown,
+    api_interrupt_thread,
 };
 
 }  // namespace

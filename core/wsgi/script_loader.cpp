@@ -7,8 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 
+#include "gantry/md5.hpp"
 #include "gantry/py/error.hpp"
 #include "gantry/py/gil.hpp"
 #include "wsgi/log_ids.hpp"
@@ -47,20 +50,11 @@ bool read_file(const std::string& path, std::string& out) {
 }
 
 // "_mod_wsgi_" + md5(path).hexdigest(): mod_wsgi's module naming, so code that inspects
-// sys.modules or pickles by module name sees the same names as under mod_wsgi.
+// sys.modules or pickles by module name sees the same names as under mod_wsgi. The digest
+// is computed in C++: importing hashlib for it would map libcrypto into every process.
 py::Ref module_name(const std::string& path) {
-  py::Ref hashlib = py::Ref::steal(PyImport_ImportModule("hashlib"));
-  if (!hashlib) return {};
-  py::Ref md5 = py::Ref::steal(PyObject_GetAttrString(hashlib.get(), "md5"));
-  py::Ref data = py::Ref::steal(PyBytes_FromStringAndSize(path.data(), static_cast<Py_ssize_t>(path.size())));
-  if (!md5 || !data) return {};
-  py::Ref args = py::Ref::steal(PyTuple_Pack(1, data.get()));
-  py::Ref kwargs = py::Ref::steal(Py_BuildValue("{s:O}", "usedforsecurity", Py_False));  // FIPS builds
-  if (!args || !kwargs) return {};
-  py::Ref digest = py::Ref::steal(PyObject_Call(md5.get(), args.get(), kwargs.get()));
-  py::Ref hex = digest ? py::Ref::steal(PyObject_CallMethod(digest.get(), "hexdigest", nullptr)) : py::Ref();
-  if (!hex) return {};
-  return py::Ref::steal(PyUnicode_FromFormat("_mod_wsgi_%U", hex.get()));
+  const std::string name = "_mod_wsgi_" + md5_hex(path);
+  return py::Ref::steal(PyUnicode_FromStringAndSize(name.data(), static_cast<Py_ssize_t>(name.size())));
 }
 
 Outcome log_load_failure(const LogTarget& log, const std::string& path) {
@@ -106,9 +100,35 @@ Outcome execute_script(Interpreter& interpreter, const std::string& path, const 
   return Outcome::ok;
 }
 
+// The lock of one script path in this interpreter, created on first use. GIL held (which
+// guards the map); the lock outlives the map entry for whoever holds a copy.
+std::shared_ptr<std::mutex> load_lock_for(Interpreter& interpreter, const std::string& path) {
+  auto it = interpreter.load_locks.find(path);
+  if (it == interpreter.load_locks.end()) {
+    it = interpreter.load_locks.emplace(path, std::make_shared<std::mutex>()).first;
+  }
+  return it->second;
+}
+
 }  // namespace
 
-Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const LogTarget& log, py::Ref& module) {
+ScriptStat stat_script(const ScriptTarget& target) noexcept {
+  ScriptStat result;
+  try {
+    const std::string path(target.script_path);
+    struct stat st {};
+    result.rc = ::stat(path.c_str(), &st);
+    result.error = errno;
+    result.mtime = st.st_mtim;
+  } catch (...) {
+    result.rc = -1;
+    result.error = ENOMEM;
+  }
+  return result;
+}
+
+Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const LogTarget& log, py::Ref& module,
+                    const ScriptStat* known) {
   auto cached = interpreter.scripts.find(target.script_path);
   if (cached != interpreter.scripts.end() && !target.reload_on_change) {
     module = cached->second.module;
@@ -116,16 +136,24 @@ Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const 
   }
 
   std::string path(target.script_path);
-  struct stat st {};
-  int rc, stat_errno;
-  {
+  ScriptStat fresh;
+  if (known == nullptr) {
     py::GilRelease unlocked;
-    rc = ::stat(path.c_str(), &st);
-    stat_errno = errno;
+    fresh = stat_script(target);
+    known = &fresh;
   }
+  const int rc = known->rc;
+  const int stat_errno = known->error;
+  struct stat st {};
+  st.st_mtim = known->mtime;
   if (rc != 0) {
-    log.log(Level::error, ids::kScriptNotFound,
-            "Target WSGI script not found or unable to stat: " + quoted(path) + ": " + std::strerror(stat_errno));
+    // For a request the server already checked the file (GANTRY0041, the one line a plain
+    // missing script gets); reaching this means the file went away since, or this process
+    // (a daemon's user) sees it differently - or it is a preload, which nothing checked.
+    log.log(Level::error, ids::kScriptReadFailed,
+            "Unable to stat WSGI script " + quoted(path) + ": " + std::strerror(stat_errno) +
+                " (check the path and the permissions of the file and its directories for the user this"
+                " process runs as)");
     return Outcome::not_found;
   }
   cached = interpreter.scripts.find(path);  // the map may have changed while the GIL was dropped
@@ -134,10 +162,12 @@ Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const 
     return Outcome::ok;
   }
 
-  // Load or reload, one thread at a time per interpreter. Lock without the GIL (the
-  // thread loading may be running module code that releases and re-takes it).
-  std::unique_lock lock(interpreter.load_mutex, std::defer_lock);
-  {
+  // Load or reload, one thread at a time per (group, script). Wait for the lock without
+  // the GIL: the thread loading runs module code that releases and re-takes it, and
+  // holding the GIL while blocked here would deadlock with it.
+  std::shared_ptr<std::mutex> load_lock = load_lock_for(interpreter, path);
+  std::unique_lock lock(*load_lock, std::defer_lock);
+  if (!lock.try_lock()) {
     py::GilRelease unlocked;
     lock.lock();
   }

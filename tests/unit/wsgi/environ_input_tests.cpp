@@ -1,5 +1,8 @@
 // environ contents (PEP 3333 types, wsgi.* keys) and wsgi.input semantics.
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <thread>
+#include <utility>
 
 #include "wsgi_test_support.hpp"
 
@@ -18,10 +21,14 @@ def application(environ, start_response):
     check(type(environ) is dict, 'environ is a dict')
     check(environ['wsgi.version'] == (1, 0), 'wsgi.version')
     check(environ['wsgi.url_scheme'] == environ.get('EXPECT_SCHEME'), 'wsgi.url_scheme=%r' % environ['wsgi.url_scheme'])
+    # Not str, as under mod_wsgi: the version tuples and the request counts.
+    typed = {'mod_wsgi.version': tuple, 'mod_wsgi.thread_id': int, 'mod_wsgi.thread_requests': int,
+             'mod_wsgi.total_requests': int}
     for k, v in environ.items():
         check(type(k) is str, 'key type %r' % (k,))
         if not k.startswith('wsgi.'):
-            check(type(v) is str, 'value type of %s' % k)
+            check(type(v) is typed.get(k, str), 'value type of %s' % k)
+    check(environ['mod_wsgi.version'] == (4, 9, 4), 'mod_wsgi.version')
     check(environ['HTTP_X_LATIN'] == 'caf\xe9', 'latin-1 decoding: %r' % environ['HTTP_X_LATIN'])
     check(environ['wsgi.multithread'] is True, 'multithread')
     check(environ['wsgi.multiprocess'] is False, 'multiprocess')
@@ -90,6 +97,62 @@ BOOST_AUTO_TEST_CASE(environ_keys_and_types) {
   BOOST_TEST(ch.out == "ok");
   BOOST_TEST(ch.status == "200 OK");
   BOOST_TEST(ch.calls_with_gil == 0);
+}
+
+// The server passes apache.version as text; apps get mod_wsgi's tuple of ints.
+BOOST_AUTO_TEST_CASE(apache_version_becomes_a_tuple) {
+  const char* app = R"PY(
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [repr(environ['apache.version']).encode()]
+)PY";
+  for (auto [given, want] : {std::pair{"2.4.62", "(2, 4, 62)"}, std::pair{"2.4.62-dev", "(2, 4, 62)"},
+                             std::pair{"3", "(3,)"}, std::pair{"", "()"}}) {
+    FakeChannel ch;
+    ch.set_env("apache.version", given);
+    BOOST_TEST(static_cast<int>(run_source(app, ch)) == static_cast<int>(Outcome::ok));
+    BOOST_TEST(ch.out == want, "apache.version=" << given << ": " << ch.out << ch.all_logs());
+  }
+}
+
+// mod_wsgi.thread_id / thread_requests / total_requests, counted in the process running
+// the app: a thread keeps its id, its own count goes up by one per request, and the
+// process's count by one per request whatever thread ran it.
+BOOST_AUTO_TEST_CASE(request_counts_per_thread_and_process) {
+  TempScript script(R"PY(
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [('%d %d %d' % (environ['mod_wsgi.thread_id'], environ['mod_wsgi.thread_requests'],
+                           environ['mod_wsgi.total_requests'])).encode()]
+)PY");
+  struct Seen {
+    long id = -1, thread_requests = -1, total = -1;
+  };
+  auto once = [&] {
+    FakeChannel ch;
+    run(script.path(), ch);
+    Seen s;
+    std::sscanf(ch.out.c_str(), "%ld %ld %ld", &s.id, &s.thread_requests, &s.total);
+    return s;
+  };
+  Seen a1, a2, b1, a3;
+  std::thread([&] {
+    a1 = once();
+    a2 = once();
+  }).join();
+  std::thread([&] { b1 = once(); }).join();
+  std::thread([&] { a3 = once(); }).join();
+  // New threads: never id 0 (that is the thread which started Python), distinct ids.
+  BOOST_TEST(a1.id > 0);
+  BOOST_TEST(a2.id == a1.id);
+  BOOST_TEST(b1.id > a1.id);
+  BOOST_TEST(a3.id > b1.id);
+  BOOST_TEST(a1.thread_requests == 0);
+  BOOST_TEST(a2.thread_requests == 1);
+  BOOST_TEST(b1.thread_requests == 0);
+  BOOST_TEST(a2.total == a1.total + 1);
+  BOOST_TEST(b1.total == a2.total + 1);
+  BOOST_TEST(a3.total == b1.total + 1);
 }
 
 BOOST_AUTO_TEST_CASE(url_scheme_follows_https) {

@@ -154,7 +154,7 @@ def application(environ, start_response):
 )PY",
                          ch);
   BOOST_TEST(outcome(o) == outcome(Outcome::aborted));
-  BOOST_TEST(ch.logged("GANTRY0116"));
+  BOOST_TEST(ch.count_logged("GANTRY0116") == 1);  // the one line for it, nothing else repeats it
   FakeChannel head;
   head.set_env("REQUEST_METHOD", "HEAD");
   o = run_source(R"PY(

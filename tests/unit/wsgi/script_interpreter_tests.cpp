@@ -1,9 +1,14 @@
 // Script loading/reloading, application groups as sub-interpreters, the process-level
 // Python setup (stdio, restrictions, mod_wsgi module), threads, fork and shutdown.
+#include <Python.h>
+#include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <future>
 #include <thread>
 
 #include "wsgi_test_support.hpp"
@@ -48,8 +53,8 @@ BOOST_AUTO_TEST_CASE(missing_script_is_not_found) {
   FakeChannel ch;
   const std::string path = temp_dir() + "/does-not-exist.wsgi";
   BOOST_TEST(outcome(run(path, ch)) == outcome(Outcome::not_found));
-  BOOST_TEST(ch.logged("GANTRY0104"));
-  BOOST_TEST(ch.logged(path));
+  BOOST_TEST(ch.logged("GANTRY0124: Unable to stat WSGI script '" + path + "': No such file or directory"),
+             ch.all_logs());
   BOOST_TEST(ch.start_calls == 0);
 }
 
@@ -211,10 +216,112 @@ def application(environ, start_response):
       }
     });
   }
-  for (auto& th : threads) th.join();  // their thread states are freed on thread exit
+  for (auto& th : threads) th.join();
   BOOST_TEST(failures.load() == 0);
   FakeChannel after;  // still fine after the threads went away
   BOOST_TEST(outcome(run(script.path(), after, {.group = "tg1"})) == outcome(Outcome::ok));
+}
+
+// Threads that all hit a group nobody used before: one of them creates the interpreter and
+// loads the script; the others wait for it (without the GIL) and use that module.
+BOOST_AUTO_TEST_CASE(concurrent_first_requests_load_a_script_once) {
+  TempScript script(R"PY(
+import sys, time
+sys._gantry_loads = getattr(sys, '_gantry_loads', 0) + 1
+time.sleep(0.2)  # keeps the load in progress while the other threads arrive
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [str(sys._gantry_loads).encode()]
+)PY");
+  for (const char* group : {"concurrent-a", "concurrent-b"}) {
+    std::vector<std::string> outs(6);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < outs.size(); ++t) {
+      threads.emplace_back([&, t] {
+        FakeChannel ch;
+        if (run(script.path(), ch, {.group = group}) != Outcome::ok || ch.calls_with_gil != 0) ++failures;
+        outs[t] = ch.out;
+      });
+    }
+    for (auto& th : threads) th.join();
+    BOOST_TEST(failures.load() == 0);
+    for (const auto& out : outs) BOOST_TEST(out == "1", group);  // executed once in the group
+  }
+}
+
+// A thread that ran requests may exit while another thread holds the GIL: exiting must
+// not need it (it used to free the thread's states, taking the GIL once per interpreter,
+// which made Apache's event MPM children slow to stop and crash).
+BOOST_AUTO_TEST_CASE(thread_exit_does_not_take_the_gil) {
+  TempScript script(kCounterApp);
+  struct Job {
+    std::string path;
+    bool ok = false;
+    std::promise<void> served;
+    std::promise<void> may_exit;
+  } job;
+  job.path = script.path();
+  auto body = [](void* arg) -> void* {
+    auto* j = static_cast<Job*>(arg);
+    FakeChannel a, b;
+    j->ok = run(j->path, a, {.group = "exiting-thread"}) == Outcome::ok && run(j->path, b) == Outcome::ok;
+    j->served.set_value();
+    j->may_exit.get_future().wait();
+    return nullptr;  // thread-local destructors run after this, with the GIL held elsewhere
+  };
+  std::future<void> served = job.served.get_future();
+  pthread_t thread;
+  BOOST_REQUIRE(pthread_create(&thread, nullptr, body, &job) == 0);
+  served.wait();
+  PyGILState_STATE held = PyGILState_Ensure();  // this thread holds the GIL throughout the exit
+  job.may_exit.set_value();
+  timespec deadline{};
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 30;  // a bound for a hang, not a speed check
+  const int joined = pthread_timedjoin_np(thread, nullptr, &deadline);
+  PyGILState_Release(held);
+  if (joined != 0) pthread_join(thread, nullptr);  // it was waiting for the GIL: let it finish
+  BOOST_TEST(joined == 0, "the exiting thread waited for the GIL");
+  BOOST_TEST(job.ok);
+}
+
+// threading.main_thread() of an interpreter is the thread that created it (threading is
+// imported then), not whichever request thread imported threading first.
+BOOST_AUTO_TEST_CASE(threading_main_thread_is_the_creating_thread) {
+  TempScript plain(R"PY(
+import _thread
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [str(_thread.get_ident()).encode()]
+)PY");
+  TempScript reporter(R"PY(
+import threading
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [('%d %d' % (threading.main_thread().ident, threading.get_ident())).encode()]
+)PY");
+  std::string creator, report;
+  std::promise<void> created, reported;
+  // The creating thread stays alive until the report is in, so the two thread ids differ.
+  std::thread first([&] {
+    FakeChannel ch;
+    run(plain.path(), ch, {.group = "main-thread-check"});  // creates the interpreter
+    creator = ch.out;
+    created.set_value();
+    reported.get_future().wait();
+  });
+  created.get_future().wait();
+  std::thread([&] {
+    FakeChannel ch;
+    run(reporter.path(), ch, {.group = "main-thread-check"});
+    report = ch.out;
+  }).join();
+  reported.set_value();
+  first.join();
+  BOOST_TEST(!creator.empty());
+  BOOST_TEST(report.substr(0, report.find(' ')) == creator, report << " creator " << creator);
+  BOOST_TEST(report.substr(report.find(' ') + 1) != creator);
 }
 
 // In a fresh process (see wsgi_test_main.cpp) where, like Apache's parent, only the

@@ -1,0 +1,30 @@
+#pragma once
+// Per-process request counting behind the environ keys mod_wsgi.thread_id,
+// mod_wsgi.thread_requests and mod_wsgi.total_requests (as mod_wsgi 4.9.4 reports them):
+//   - thread_id: a small per-process number for the OS thread running the request. The
+//     thread that started Python in this process is 0 (in prefork that thread serves the
+//     requests, as under mod_wsgi); every other thread gets 1, 2, ... on its first request.
+//   - thread_requests / total_requests: requests that thread / this process had started
+//     before this one (mod_wsgi's first request reports 0 for both).
+// Python-agnostic: plain atomics and thread_locals, safe to call without the GIL.
+#include <cstdint>
+
+namespace gantry::wsgi {
+
+struct RequestCount {
+  std::int64_t thread_id = 0;
+  std::int64_t thread_requests = 0;
+  std::int64_t total_requests = 0;
+};
+
+// Counts one request on the calling thread and returns the numbers for its environ.
+RequestCount count_request() noexcept;
+
+// The calling thread started Python in this process: it is thread 0.
+void mark_initial_thread() noexcept;
+
+// In a freshly forked child: counts start over, the forking thread (the only one left)
+// becomes thread 0 and the next new thread gets 1.
+void reset_request_counts_after_fork() noexcept;
+
+}  // namespace gantry::wsgi
