@@ -13,6 +13,7 @@ PACKAGES=(
   python3-pytest
   cmake g++ pkg-config
   wrk curl procps
+  uwsgi-core uwsgi-plugin-python3
 )
 
 missing=()
