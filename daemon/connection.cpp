@@ -1,10 +1,14 @@
 #include "connection.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
-#include <unistd.h>
+#include <vector>
 
 #include "gantry/socket_channel.hpp"
 
@@ -33,6 +37,71 @@ void log(const DaemonRunSpec& spec, Level level, const std::string& message) {
   if (spec.logger) spec.logger->log(level, message);
 }
 
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The SocketChannel plus what only the daemon knows: mod_wsgi.daemon_start, the moment a
+// request thread took the request (as mod_wsgi sets it), so an application can tell how
+// long it queued (daemon_start - queue_start).
+class DaemonChannel final : public RequestChannel {
+ public:
+  DaemonChannel(SocketChannel& inner, std::int64_t started_us) : inner_(inner) {
+    const auto env = inner.environ();
+    environ_.assign(env.begin(), env.end());
+    environ_.push_back({"mod_wsgi.daemon_start", std::to_string(started_us)});
+  }
+  std::span<const EnvEntry> environ() const override { return environ_; }
+  ServerTraits traits() const override { return inner_.traits(); }
+  std::size_t read(char* buffer, std::size_t size) override { return inner_.read(buffer, size); }
+  void start_response(std::string_view status, const std::vector<Header>& headers) override {
+    inner_.start_response(status, headers);
+  }
+  void write(std::string_view data) override { inner_.write(data); }
+  bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override {
+    return inner_.send_file(fd, offset, length);
+  }
+  void flush() override { inner_.flush(); }
+  void log(Level level, std::string_view message) override { inner_.log(level, message); }
+
+ private:
+  SocketChannel& inner_;
+  std::vector<EnvEntry> environ_;
+};
+
+// queue-timeout: a request that waited longer than this between the Apache child sending
+// it (mod_wsgi.queue_start) and a request thread taking it is answered 504 without running
+// the application - the client has most likely given up, and running it would only make
+// the backlog worse. The line travels to the Apache child as a LOG frame, so it is logged
+// with the request (client address) by the child that answers.
+bool queue_timeout_expired(const DaemonRunSpec& spec, SocketChannel& channel, std::int64_t started_us,
+                           const std::string& method, const std::string& uri) {
+  if (spec.queue_timeout <= 0) return false;
+  const std::string_view queued = find(channel.environ(), "mod_wsgi.queue_start");
+  std::int64_t queue_start = 0;
+  if (std::from_chars(queued.data(), queued.data() + queued.size(), queue_start).ec != std::errc{})
+    return false;
+  const double waited = static_cast<double>(started_us - queue_start) / 1e6;
+  if (waited <= spec.queue_timeout) return false;
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "GANTRY0220: daemon group '%s' process %u (pid %ld) took %s %s after %.2f s in"
+                " the queue, more than queue-timeout=%.0f s; answering 504 without running the"
+                " application - add processes=/threads= or find what keeps them busy",
+                spec.group.c_str(), spec.process_index, static_cast<long>(getpid()),
+                method.c_str(), uri.c_str(), waited, spec.queue_timeout);
+  channel.log(Level::error, text);
+  static const std::string body = "Gateway Timeout: the request waited too long for the application.\n";
+  channel.start_response("504 Gateway Timeout",
+                         {{"Content-Type", "text/plain; charset=utf-8"},
+                          {"Content-Length", std::to_string(body.size())}});
+  channel.write(body);
+  channel.finish(Outcome::ok);
+  return true;
+}
+
 }  // namespace
 
 void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life) {
@@ -45,11 +114,26 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     protocol::Secret secret;
     std::copy(spec.secret.begin(), spec.secret.end(), secret.begin());
     SocketChannel channel(fd, secret, options);
+    const std::int64_t started_us = now_us();
     method = find(channel.environ(), "REQUEST_METHOD");
     uri = find(channel.environ(), "REQUEST_URI");
-    token = life.request_started();
-    Outcome outcome = python.run_request(target_from(channel.environ()), channel);
-    channel.finish(outcome);
+    const ScriptTarget seen = target_from(channel.environ());  // H-D: URL + script reloading
+    token = life.request_started(method, uri, &seen);
+    if (!queue_timeout_expired(spec, channel, started_us, method, uri)) {
+      DaemonChannel request(channel, started_us);
+      Outcome outcome = python.run_request(target_from(request.environ()), request);
+      // H-D: a request interrupted with mod_wsgi.RequestTimeout (interrupt-timeout) that
+      // unwound before its headers went out is a gateway timeout, not an app error.
+      if (outcome == Outcome::server_error && life.interrupted(*token)) {
+        static const std::string body = "Gateway Timeout: the request exceeded request-timeout.\n";
+        channel.start_response("504 Gateway Timeout",
+                               {{"Content-Type", "text/plain; charset=utf-8"},
+                                {"Content-Length", std::to_string(body.size())}});
+        channel.write(body);
+        outcome = Outcome::ok;
+      }
+      channel.finish(outcome);
+    }
   } catch (const protocol::ProtocolError& e) {
     log(spec, Level::error, "GANTRY0206: daemon process refused a connection (group " + spec.group +
                                 "): " + e.what());

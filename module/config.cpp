@@ -89,6 +89,7 @@ extern "C" void* gantry_merge_dir_config(apr_pool_t* p, void* base_v, void* add_
   merged->error_override = pick(add->error_override, base->error_override);
   merged->ignore_activity = pick(add->ignore_activity, base->ignore_activity);
   merged->map_head_to_get = pick(add->map_head_to_get, base->map_head_to_get);
+  merged->restrict_process = pick(add->restrict_process, base->restrict_process);
   return merged;
 }
 

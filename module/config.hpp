@@ -51,6 +51,9 @@ struct DirConfig {
   Flag error_override = Flag::unset;        // parsed, no effect yet
   Flag ignore_activity = Flag::unset;       // parsed, reported as mod_wsgi.ignore_activity
   HeadMapping map_head_to_get = HeadMapping::unset;  // default Auto
+  // WSGIRestrictProcess: the process groups a request here may be delegated to (const
+  // char*; "%{GLOBAL}" allows embedded); null = any.
+  apr_array_header_t* restrict_process = nullptr;
 };
 
 struct ScriptAlias {

@@ -1,5 +1,6 @@
 #include "daemon_dispatch.hpp"
 
+#include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
 
@@ -7,9 +8,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -117,6 +120,41 @@ bool dying_or_unreaped(pid_t pid) {
   return state == "Z" || state == "X" || (flags & kPfExiting);
 }
 
+// The raw wait status of `pid` while it is a zombie (field 52 of /proc/PID/stat, Linux
+// >= 3.5), or -1. Why: the MPM tells the parent's supervisor only a decoded number, so an
+// application's os._exit(3) and a SIGQUIT look alike there; the zombie still knows which.
+int zombie_wait_status(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return -1;
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return -1;
+  std::istringstream fields(line.substr(paren + 2));
+  std::string field;
+  int number = 3;  // the first field after the command name
+  while (fields >> field) {
+    if (number == 3 && field != "Z") return -1;
+    if (number == 52) return std::atoi(field.c_str());
+    ++number;
+  }
+  return -1;
+}
+
+// The supervisor's record, corrected by the wait status seen on the zombie (if any).
+ExitCause with_wait_status(ExitCause cause, int status) {
+  if (status < 0 || cause.kind == ExitCause::Kind::none) return cause;
+  if (WIFEXITED(status)) {
+    cause.kind = ExitCause::Kind::exited;
+    cause.code = WEXITSTATUS(status);
+    cause.core_dumped = false;
+  } else if (WIFSIGNALED(status)) {
+    cause.kind = ExitCause::Kind::signaled;
+    cause.code = WTERMSIG(status);
+    cause.core_dumped = WCOREDUMP(status);
+  }
+  return cause;
+}
+
 std::string describe_slot(unsigned index, const SlotSnapshot& s) {
   std::string text = "process " + std::to_string(index);
   if (s.pid) {
@@ -156,6 +194,8 @@ std::string cause_of_hangup(const DaemonGroupRuntime& group, apr_time_t since) {
   const DaemonGeneration* generation = daemon_generation();
   if (!generation || !generation->table) return "no status available";
   const apr_time_t deadline = apr_time_now() + kCauseWait;
+  pid_t zombie_pid = 0;
+  int zombie_status = -1;
   for (;;) {
     // The process that cut us off is the one that ended last; an older exit during the
     // request (a sibling recycled meanwhile) is not it.
@@ -168,7 +208,14 @@ std::string cause_of_hangup(const DaemonGroupRuntime& group, apr_time_t since) {
         latest = s;
         latest_index = i;
       }
-      if (s.pid && dying_or_unreaped(s.pid)) pending = true;
+      if (s.pid && dying_or_unreaped(s.pid)) {
+        pending = true;
+        // 0 is also what a process we may not inspect (not dumpable) shows.
+        if (const int status = zombie_wait_status(s.pid); status > 0) {
+          zombie_pid = s.pid;
+          zombie_status = status;
+        }
+      }
     }
     if (pending && apr_time_now() < deadline) {
       apr_sleep(apr_time_from_msec(50));
@@ -176,12 +223,46 @@ std::string cause_of_hangup(const DaemonGroupRuntime& group, apr_time_t since) {
     }
     if (latest.last_exit.pid)
       return "process " + std::to_string(latest_index) + " (pid " +
-             std::to_string(latest.last_exit.pid) + ") " + latest.last_exit.describe() +
+             std::to_string(latest.last_exit.pid) + ") " +
+             with_wait_status(latest.last_exit,
+                              latest.last_exit.pid == zombie_pid ? zombie_status : -1)
+                 .describe() +
              " after running " + std::to_string(latest.last_exit.lived_us / APR_USEC_PER_SEC) + " s";
     return pending ? "a daemon process died; the parent has not recorded how yet"
                    : "no daemon process of the group died (it closed the connection itself)";
   }
 }
+
+// ---- The client side of a daemon response -----------------------------------------------
+
+// response-socket-timeout: how long a write to the HTTP client may block (the client not
+// reading a large response) while a daemon response is relayed; 0 = socket-timeout. Set on
+// the client socket for the relay (Apache's output filters wait with the socket's timeout)
+// and put back afterwards, so the rest of the connection keeps Apache's Timeout.
+class ClientWriteTimeout {
+ public:
+  ClientWriteTimeout(request_rec* r, const DaemonGroupRuntime& group)
+      : socket_(ap_get_conn_socket(r->connection)) {
+    if (!socket_ || apr_socket_timeout_get(socket_, &saved_) != APR_SUCCESS) {
+      socket_ = nullptr;
+      return;
+    }
+    const auto seconds = group.options().response_socket_timeout.count();
+    const apr_interval_time_t timeout =
+        seconds > 0 ? apr_time_from_sec(seconds)
+                    : apr_time_from_msec(group.limits.socket_timeout.count());
+    apr_socket_timeout_set(socket_, timeout);
+  }
+  ~ClientWriteTimeout() {
+    if (socket_) apr_socket_timeout_set(socket_, saved_);
+  }
+  ClientWriteTimeout(const ClientWriteTimeout&) = delete;
+  ClientWriteTimeout& operator=(const ClientWriteTimeout&) = delete;
+
+ private:
+  apr_socket_t* socket_;
+  apr_interval_time_t saved_ = 0;
+};
 
 // ---- Checks before forwarding ----------------------------------------------------------
 
@@ -257,8 +338,16 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     const apr_time_t started = apr_time_now();
     Connection c = connect_to_group(group);
     if (c.fd < 0) return report_connect_failure(r, group, c, started);
+    // As mod_wsgi: how many connects it took, and how many of them found the group
+    // (re)starting.
+    channel.add_environ("mod_wsgi.daemon_connects", std::to_string(c.attempts));
+    channel.add_environ("mod_wsgi.daemon_restarts", std::to_string(c.attempts - 1));
 
-    ForwardResult result = forward_request(c.fd, generation->secret, channel, group.limits);
+    ForwardResult result;
+    {
+      ClientWriteTimeout client_timeout(r, group);
+      result = forward_request(c.fd, generation->secret, channel, group.limits);
+    }
     close(c.fd);
 
     if (result.failure == ForwardFailure::none) {

@@ -316,6 +316,16 @@ void inert_on_off(const Context& c) {
 
 void inert(const Context& c) { c.note_inert(); }
 
+// WSGIRestrictProcess group-1 group-2 ...: checked per request (handler.cpp), because the
+// group a request selects may come from %{ENV:...} or a .htaccess file.
+void set_restrict_process(const Context& c) {
+  const std::vector<const char*> names = c.words();
+  if (names.empty()) c.fail(kMissingArgument, "needs at least one process group name");
+  auto* list = apr_array_make(c.cmd->pool, static_cast<int>(names.size()), sizeof(const char*));
+  for (const char* name : names) *static_cast<const char**>(apr_array_push(list)) = name;
+  c.dir->restrict_process = list;
+}
+
 // Authentication/dispatch scripts: a path plus name=value options.
 void inert_script(const Context& c) {
   if (c.words().empty()) c.fail(kMissingArgument, "requires a script path");
@@ -359,9 +369,9 @@ const DirectiveSpec kDirectives[] = {
      check_group_spec(c, "process group", c.arg);
      c.dir->process_group = c.arg;
    }},
-  {"WSGIDaemonProcess", RAW_ARGS, Where::server, Support::stored_only,
+  {"WSGIDaemonProcess", RAW_ARGS, Where::server, Support::implemented,
    "Specify details of daemon processes to start.", add_daemon_process},
-  {"WSGISocketPrefix", TAKE1, Where::global_only, Support::stored_only,
+  {"WSGISocketPrefix", TAKE1, Where::global_only, Support::implemented,
    "Path prefix for the daemon process sockets.", set_socket_prefix},
   {"WSGIRestrictEmbedded", TAKE1, Where::global_only, Support::implemented,
    "Enable/Disable use of embedded mode.",
@@ -369,8 +379,8 @@ const DirectiveSpec kDirectives[] = {
   {"WSGILazyInitialization", TAKE1, Where::global_only, Support::implemented,
    "Enable/Disable lazy Python initialization.",
    [](const Context& c) { c.global().lazy_initialization = c.on_off(); }},
-  {"WSGIRestrictProcess", RAW_ARGS, Where::server_or_dir, Support::inert,
-   "Limit selectable WSGI process groups.", inert},
+  {"WSGIRestrictProcess", RAW_ARGS, Where::server_or_dir, Support::implemented,
+   "Limit selectable WSGI process groups.", set_restrict_process},
   {"WSGIAcceptMutex", TAKE1, Where::global_only, Support::inert,
    "Set accept mutex type for daemon processes.", set_accept_mutex},
   {"WSGISocketRotation", TAKE1, Where::global_only, Support::inert,

@@ -11,6 +11,7 @@
 #include <http_request.h>
 
 #include <cstring>
+#include <string>
 
 #include "apache_channel.hpp"
 #include "apache_log.hpp"
@@ -133,6 +134,25 @@ int run_embedded(request_rec* r, const RequestPlan& plan) {
   return OK;
 }
 
+// WSGIRestrictProcess: the group this request selected (embedded counts as %{GLOBAL})
+// must be one of those listed for its location; 500 otherwise, as mod_wsgi answers.
+bool process_group_allowed(request_rec* r, const DirConfig& dir, const char* group) {
+  if (!dir.restrict_process) return true;
+  const char* name = *group ? group : "%{GLOBAL}";
+  std::string listed;
+  for (int i = 0; i < dir.restrict_process->nelts; ++i) {
+    const char* allowed = APR_ARRAY_IDX(dir.restrict_process, i, const char*);
+    if (!std::strcmp(allowed, name)) return true;
+    listed += listed.empty() ? allowed : std::string(" ") + allowed;
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                "GANTRY0080: %s selects WSGI process group '%s', which WSGIRestrictProcess does"
+                " not allow here (allowed: %s) - fix WSGIProcessGroup / process-group= or add the"
+                " group to WSGIRestrictProcess",
+                r->uri, name, listed.c_str());
+  return false;
+}
+
 int handle(request_rec* r) {
   const DirConfig& dir = *dir_config(r->per_dir_config);
   const ScriptAlias* alias = request_script_alias(r);
@@ -140,6 +160,7 @@ int handle(request_rec* r) {
 
   add_cgi_environ(r);
   const RequestPlan plan = plan_request(r, dir, alias);
+  if (!process_group_allowed(r, dir, plan.process_group)) return HTTP_INTERNAL_SERVER_ERROR;
   if (*plan.process_group) return run_in_daemon(r, plan);
   return run_embedded(r, plan);
 }

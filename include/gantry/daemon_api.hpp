@@ -6,8 +6,10 @@
 // Python start-up, preloads, the thread pool serving the group's socket, lifecycle and exit.
 // Like python_api.hpp, both sides are built from one tree, so C++ types may cross.
 #include <array>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,9 +46,24 @@ struct DaemonRunSpec {
   double inactivity_timeout = 0;
   double request_timeout = 0;
   double graceful_timeout = 15;
+  double eviction_timeout = 0;             // SIGUSR1/SIGINT grace; 0 = graceful-timeout
   double shutdown_timeout = 5;
+  double restart_interval = 0;
+  double interrupt_timeout = 0;            // 0: request-timeout restarts at once
+  // Raises mod_wsgi.RequestTimeout in the thread with this pthread id; writes its stack.
+  std::function<bool(unsigned long, std::string*)> interrupt;
+  double deadlock_timeout = 300;
   double socket_timeout = 60;
+  double queue_timeout = 0;               // queue-timeout: 504 a request queued longer
   Logger* logger = nullptr;                // process log sink (writes to Apache's error log)
+  // Called once, right after the process stopped accepting to recycle (not when Apache
+  // stops it): lets the slot's standby take over the socket at once
+  // (module/daemon_handover.hpp). Empty when the group has no standby.
+  std::function<void()> hand_over;
+  // True while the standby waits, ready to take over (empty: no standby).
+  std::function<bool()> standby_ready;
+  // Told the process's RSS after each request (the parent quotes it if the process dies).
+  std::function<void(std::uint64_t)> note_rss;
 };
 
 // Why a daemon process exited, as its exit status: the supervisor reads it back from
@@ -55,7 +72,7 @@ struct DaemonRunSpec {
 // 100 so that none collides with a status httpd or a C runtime gives meaning to (httpd's
 // APEXIT_CHILDFATAL is 15, APEXIT_CHILDSICK 3, 1 and 2 are common error exits).
 enum class DaemonExit : int {
-  shutdown = 0,            // SIGTERM from the supervisor (Apache stop or graceful restart)
+  shutdown = 0,            // SIGTERM from the supervisor (Apache stops or restarts hard)
   startup_failed = 100,    // Python, privileges or the entry point could not start; logged
   maximum_requests = 101,  // maximum-requests reached
   inactivity = 102,        // inactivity-timeout elapsed with nothing in flight
@@ -64,7 +81,17 @@ enum class DaemonExit : int {
   request_timeout = 105,   // requests outlived request-timeout
   deadlock = 106,          // the GIL was held past deadlock-timeout
   script_changed = 107,    // the WSGI script changed (WSGIScriptReloading On)
+  restart_interval = 108,  // restart-interval elapsed
+  cpu_time_limit = 109,    // cpu-time-limit reached (SIGXCPU)
+  retired = 110,           // Apache restarted gracefully: this generation drained and left
 };
+
+// Sent by the supervisor to a restart's old processes (SIGUSR1 is the daemon's own restart
+// signal, SIGTERM a stop): keep serving the old generation's last requests, leave when
+// quiet, within graceful-timeout. SIGHUP because it is also what Apache's MPM sends its
+// process group on a restart, and because httpd does not report a child that dies of it
+// (a waiting standby, a process still starting) as a crash, as it would for SIGUSR2.
+inline constexpr int kRetireSignal = SIGHUP;
 
 // Text for a DaemonExit status ("maximum-requests reached"), or nullptr if not one of ours.
 inline const char* describe_daemon_exit(int status) {
@@ -78,6 +105,9 @@ inline const char* describe_daemon_exit(int status) {
     case DaemonExit::request_timeout: return "restarted: a request exceeded request-timeout";
     case DaemonExit::deadlock: return "restarted: Python deadlock (deadlock-timeout)";
     case DaemonExit::script_changed: return "restarted: WSGI script changed";
+    case DaemonExit::restart_interval: return "recycled: restart-interval elapsed";
+    case DaemonExit::cpu_time_limit: return "restarted: cpu-time-limit reached";
+    case DaemonExit::retired: return "drained after Apache's graceful restart";
   }
   return nullptr;
 }

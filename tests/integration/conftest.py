@@ -1,11 +1,17 @@
 """pytest wiring for the real-Apache integration tests.
 
 - `mpm`: every request-making test runs under the event and the prefork MPM.
+- `mode`: tests of harness.server() configs run embedded and in daemon mode (the config
+  delegated to one WSGIDaemonProcess group, harness.DAEMON_CONFIG); a file or test marked
+  @pytest.mark.embedded_only runs embedded only, and so does one whose server config
+  declares its own WSGIDaemonProcess (it chose where its apps run).
 - `server(config)`: builds a module-scoped Apache fixture for one config, shared by the tests
   of a file (tests are grouped by config to keep the run fast).
 - After every test: the error logs of the running Apaches must show no crash and no GANTRY id
   at error level or above that the test did not declare with @pytest.mark.log_ids(...).
   Apache.stop() then requires that every process the Apache had is gone.
+- @pytest.mark.gantry_only_in_daemon("why"): as gantry_only, for the daemon-mode run only
+  (where mod_wsgi's daemon mode behaves differently from its embedded mode).
 - @pytest.mark.gantry_only: Gantry is intentionally stricter or more specific than mod_wsgi
   (its own log ids, header validation); skipped with GANTRY_TEST_MODULE=mod_wsgi unless
   GANTRY_TEST_RUN_GANTRY_ONLY=1 (to see where the reference differs).
@@ -24,6 +30,11 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gantry_only: check only meaningful for mod_gantry")
     config.addinivalue_line("markers",
                             "log_ids(*ids): GANTRY ids this test expects at error level")
+    config.addinivalue_line("markers",
+                            "embedded_only: the config only makes sense in embedded mode")
+    config.addinivalue_line("markers",
+                            "gantry_only_in_daemon(reason): mod_wsgi's daemon mode differs "
+                            "(reason); skipped for it in daemon mode only")
 
 
 def pytest_report_header(config):
@@ -38,10 +49,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("gantry_only"):
             item.add_marker(skip)
+        daemon_diff = item.get_closest_marker("gantry_only_in_daemon")
+        callspec = getattr(item, "callspec", None)
+        if daemon_diff and callspec and callspec.params.get("mode") == "daemon":
+            item.add_marker(pytest.mark.skip(
+                reason=f"mod_wsgi's daemon mode differs: {daemon_diff.args[0]}"))
 
 
 @pytest.fixture(scope="module", params=harness.MPMS)
 def mpm(request):
+    return request.param
+
+
+def pytest_generate_tests(metafunc):
+    if "mode" not in metafunc.fixturenames:
+        return
+    modes = harness.MODES
+    own_mode = any(getattr(getattr(metafunc.module, name, None), "gantry_own_mode", False)
+                   for name in metafunc.fixturenames)
+    if own_mode:
+        # Rendered as-is ("embedded": no DAEMON_CONFIG added); its own groups do the rest.
+        metafunc.parametrize("mode", ["embedded"], ids=["own-groups"], scope="module",
+                             indirect=True)
+        return
+    if metafunc.definition.get_closest_marker("embedded_only"):
+        modes = [m for m in modes if m == "embedded"]
+    metafunc.parametrize("mode", modes, scope="module", indirect=True)
+
+
+@pytest.fixture(scope="module")
+def mode(request):
     return request.param
 
 

@@ -51,7 +51,9 @@ CLEAN_500 = {
 
 
 @pytest.mark.parametrize("case", sorted(CLEAN_500))
-def test_clean_500(apache, case):
+def test_clean_500(apache, case, mode):
+    if case == "header-name-colon" and mode == "daemon" and not harness.IS_GANTRY:
+        pytest.skip("mod_wsgi's daemon mode passes a header name with a colon through")
     offset = apache.log_size()
     r = get(apache, case)
     assert r.status == 500, r.data[:300]
@@ -125,6 +127,8 @@ def test_hop_by_hop_connection_header_keeps_framing(apache):
     ("non-bytes-later", b"bytes first "),
 ])
 @pytest.mark.parametrize("keepalive", [False, True])
+@pytest.mark.gantry_only_in_daemon("it ends a chunked response that failed midstream with the"
+                                   " last chunk, so the truncation looks complete")
 def test_failure_after_headers_truncates(apache, case, expected, keepalive):
     offset = apache.log_size()
     r = get(apache, case, keepalive=keepalive)

@@ -2,9 +2,14 @@
 %{SERVER}, %{RESOURCE}, %{ENV:var} and literals name sub-interpreters. Requests go over one
 keep-alive connection so they hit one process; distinct interpreters there have distinct
 sys.modules and separate per-interpreter counters."""
+import threading
+
 import pytest
 
 import harness
+
+# The fixture relies on keep-alive pinning requests to one process (embedded only).
+pytestmark = pytest.mark.embedded_only
 
 apache = harness.server("""
 WSGIScriptAlias /global @APPS@/interp.wsgi
@@ -36,6 +41,11 @@ WSGIScriptAlias /literal-2 @APPS@/interp.wsgi
 </Location>
 <Location /literal-2>
   WSGIApplicationGroup shared-literal
+</Location>
+WSGIScriptAlias /concurrent @APPS@/slow_load.wsgi
+<Location /concurrent>
+  SetEnvIf X-Group "^(new-[0-9]+-[0-9]+)$" GANTRY_NEW_GROUP=$1
+  WSGIApplicationGroup %{ENV:GANTRY_NEW_GROUP}
 </Location>
 """)
 
@@ -129,3 +139,80 @@ def test_groups_stay_separate_over_many_requests(apache):
     for pid, interp in by_pid.items():
         distinct = {interp[u] for u in interp if u != "/literal-2"}
         assert len(distinct) == len([u for u in interp if u != "/literal-2"]), interp
+
+
+def test_concurrent_first_requests_to_new_groups(apache, mpm):
+    """Many threads hit application groups nobody used before at the same moment: each group's
+    sub-interpreter is created once and its script loaded once, and every request succeeds.
+    (Event MPM children were reported crashing in this path.) The log guard fails the test
+    on a crash line."""
+    threads_per_round, groups_per_round, rounds = 8, 3, 4
+    failures, results = [], []
+
+    def hit(group, barrier):
+        conn = apache.connection()
+        try:
+            barrier.wait(timeout=10)
+            r = apache.get("/concurrent", headers={"X-Group": group}, conn=conn)
+            if r.status != 200:
+                failures.append((group, r.status, r.text))
+            else:
+                results.append((group, r.json()))
+        except Exception as e:  # noqa: BLE001 - any failure is reported below
+            failures.append((group, repr(e)))
+        finally:
+            conn.close()
+
+    for n in range(rounds):
+        barrier = threading.Barrier(threads_per_round)
+        workers = [threading.Thread(target=hit, args=(f"new-{n}-{i % groups_per_round}", barrier))
+                   for i in range(threads_per_round)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+    assert not failures, f"{failures}\nerror log:\n{apache.log_text()[-4000:]}"
+    assert len(results) == threads_per_round * rounds
+    interps = {}
+    for group, j in results:
+        assert j["application_group"] == group
+        assert j["loads"] == 1, (group, j)  # the script ran once in that interpreter
+        interps.setdefault((j["pid"], group), set()).add(j["interp"])
+    assert all(len(v) == 1 for v in interps.values()), interps  # one interpreter per group
+
+
+THREADS_CONFIG = """
+WSGIScriptAlias /threads-global @APPS@/threads.wsgi
+<Location /threads-global>
+  WSGIApplicationGroup %{GLOBAL}
+</Location>
+"""
+
+
+@pytest.mark.parametrize("where", harness.MODES)
+def test_threading_main_thread_is_not_a_request_thread(mpm, where):
+    """threading is imported when the interpreter starts, so threading.main_thread() is the
+    thread that started Python - not the request thread that happened to import threading
+    first (the app's first request here imports it). Request threads are never the main
+    thread, except in embedded prefork, where the process's only thread serves (as under
+    mod_wsgi). A fresh server: nothing else ran in it before."""
+    a = harness.Apache(THREADS_CONFIG, mpm=mpm, mode=where, name="threads")
+    try:
+        with a:
+            conn = a.connection()
+            try:
+                reports = [a.get("/threads-global", conn=conn).json() for _ in range(4)]
+            finally:
+                conn.close()
+    finally:
+        a.cleanup()
+    serving_main = mpm == "prefork" and where == "embedded"
+    for r in reports:
+        assert r["main_name"] == "MainThread", r
+        assert r["main_alive"] is True, r
+        assert r["current_is_main"] is serving_main, r
+        assert (r["main_ident"] == r["ident"]) is serving_main, r
+    by_pid = {}
+    for r in reports:
+        by_pid.setdefault(r["pid"], set()).add(r["main_ident"])
+    assert all(len(v) == 1 for v in by_pid.values()), by_pid

@@ -8,6 +8,7 @@ import harness
 
 CONFIG = """
 SetEnv GANTRY_SETENV from-setenv
+WSGIScriptAlias /counts @APPS@/counts.wsgi
 WSGIScriptAlias /sub @APPS@/env.wsgi
 WSGIScriptAlias / @APPS@/env.wsgi
 """
@@ -104,13 +105,16 @@ def test_header_with_underscore_is_dropped(apache):
     assert "HTTP_X_UNDER" not in e
 
 
-def test_wsgi_keys(apache, mpm):
+def test_wsgi_keys(apache, mpm, mode):
     e = env(apache, "/sub")
     assert e["wsgi.version"] == [1, 0]
     assert e["wsgi.url_scheme"] == "http"
     assert e["wsgi.run_once"] is False
     assert e["wsgi.input_terminated"] is True
-    if mpm == "event":
+    if mode == "daemon":
+        # harness.DAEMON_CONFIG: processes=2 threads=4, whatever the MPM.
+        assert (e["wsgi.multithread"], e["wsgi.multiprocess"]) == (True, True)
+    elif mpm == "event":
         # One process of 8 threads in this config.
         assert (e["wsgi.multithread"], e["wsgi.multiprocess"]) == (True, False)
     else:
@@ -119,9 +123,9 @@ def test_wsgi_keys(apache, mpm):
         assert e[key].startswith("<object "), key
 
 
-def test_mod_wsgi_keys(apache):
+def test_mod_wsgi_keys(apache, mode):
     e = env(apache, "/sub/pi")
-    assert e["mod_wsgi.process_group"] == ""
+    assert e["mod_wsgi.process_group"] == (harness.DAEMON_GROUP if mode == "daemon" else "")
     assert e["mod_wsgi.application_group"] == f"127.0.0.1:{apache.port}|/sub"
     assert e["mod_wsgi.callable_object"] == "application"
     assert e["mod_wsgi.script_name"] == "/sub"
@@ -130,11 +134,50 @@ def test_mod_wsgi_keys(apache):
     assert e["mod_wsgi.request_handler"] == "wsgi-script"
 
 
+def test_versions_and_request_counts(apache, mpm, mode):
+    """apache.version (the running httpd's, a tuple of ints), mod_wsgi.version (the release
+    whose behaviour Gantry follows: 4.9.4), and the per-process request counting of the
+    process that runs the app (an Apache child, or a daemon process): a thread keeps its
+    thread_id and counts its own requests, the process counts all of them; both count the
+    requests before this one. Keep-alive pins the requests to one Apache child; in daemon
+    mode they are grouped by daemon pid."""
+    import re
+    import subprocess
+    conn = apache.connection()
+    try:
+        seen = [apache.get("/counts", conn=conn).json() for _ in range(12)]
+    finally:
+        conn.close()
+    server = subprocess.run([harness.APACHE_BIN, "-v"], capture_output=True, text=True).stdout
+    running = re.search(r"Apache/(\d+)\.(\d+)\.(\d+)", server).groups()
+    by_pid, threads = {}, {}
+    for e in seen:
+        if harness.IS_GANTRY:
+            assert e["apache.version"] == [int(x) for x in running]
+        else:  # mod_wsgi reports the httpd it was compiled against
+            assert e["apache.version"][:2] == [int(x) for x in running[:2]]
+        assert e["mod_wsgi.version"] == [4, 9, 4]
+        for key in ("mod_wsgi.thread_id", "mod_wsgi.thread_requests", "mod_wsgi.total_requests"):
+            assert type(e[key]) is int, (key, e[key])
+        by_pid.setdefault(e["pid"], []).append(e)
+    for pid, es in by_pid.items():
+        totals = [e["mod_wsgi.total_requests"] for e in es]
+        assert totals == sorted(set(totals)), totals  # one count per request, in order
+        for e in es:
+            threads.setdefault((pid, e["mod_wsgi.thread_id"]), []).append(e["mod_wsgi.thread_requests"])
+    for (pid, tid), counts in threads.items():
+        assert counts == list(range(counts[0], counts[0] + len(counts))), (tid, counts)
+        if mpm == "prefork" and mode == "embedded":
+            assert tid == 0, tid  # the child's one thread, which started Python
+        else:
+            assert tid >= 1, tid  # a request thread, numbered from 1 per process
+
 def test_setenv_value(apache):
     assert env(apache, "/sub")["GANTRY_SETENV"] == "from-setenv"
 
 
 @pytest.mark.log_ids(*harness.ids("app_output"))
+@pytest.mark.gantry_only_in_daemon("its daemons log wsgi.errors as [remote ...], not per request")
 def test_wsgi_errors_lands_in_error_log(apache):
     offset = apache.log_size()
     env(apache, "/sub?errors=gantry-errors-probe-4711")
@@ -158,6 +201,7 @@ VOLATILE_VALUES = {
     "mod_wsgi.request_id",
     "mod_wsgi.request_start",
     "mod_wsgi.queue_start",
+    "mod_wsgi.daemon_start",     # daemon mode: when a daemon thread took the request
     "mod_wsgi.script_start",
     "mod_wsgi.thread_id",
     "mod_wsgi.thread_requests",
@@ -188,8 +232,8 @@ def normalise(apache, e):
 
 
 @pytest.mark.gantry_only
-def test_environ_matches_mod_wsgi(apache, mpm):
-    ref = harness.Apache(CONFIG, mpm=mpm, module="mod_wsgi", name="reference")
+def test_environ_matches_mod_wsgi(apache, mpm, mode):
+    ref = harness.Apache(CONFIG, mpm=mpm, mode=mode, module="mod_wsgi", name="reference")
     try:
         with ref:
             compare_with(apache, ref)

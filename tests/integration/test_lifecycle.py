@@ -3,7 +3,12 @@ which must exit on their own (Python torn down without hanging), and the new gen
 serves; the final stop (checked by the harness) leaves no process behind."""
 import time
 
+import pytest
+
 import harness
+
+# Embedded interpreter lifecycle in Apache's children.
+pytestmark = pytest.mark.embedded_only
 
 apache = harness.server("""
 WSGIScriptAlias /app @APPS@/interp.wsgi

@@ -1,12 +1,16 @@
 """Process-wide Python settings: WSGIPythonHome (Debian's prefix /usr, and a virtualenv:
-its site-packages is on the path, sys.prefix is the venv), WSGIPythonPath (':'-separated
-list, in every interpreter), WSGIPythonOptimize, and WSGIImportScript preloading into
-%{GLOBAL} at process start. Two servers, so a failure of one setting cannot hide others."""
+its site-packages is on the path, sys.prefix is the venv; the same for a daemon group's
+python-home=), WSGIPythonPath (':'-separated list, in every interpreter),
+WSGIPythonOptimize, and WSGIImportScript preloading into %{GLOBAL} at process start. One
+server per setting group, so a failure of one setting cannot hide others."""
 import subprocess
 
 import pytest
 
 import harness
+
+# WSGIPython* options configure embedded Python (daemons take python-path= etc.).
+pytestmark = pytest.mark.embedded_only
 
 APPS = """
 WSGIScriptAlias /global @APPS@/interp.wsgi
@@ -27,6 +31,12 @@ VENV = """
 WSGIPythonHome @ROOT@/venv
 """ + APPS
 
+# The same virtualenv as a daemon group's python-home= (no WSGIPythonHome).
+VENV_DAEMON = """
+WSGIDaemonProcess venv-daemon processes=1 threads=2 python-home=@ROOT@/venv
+WSGIProcessGroup venv-daemon
+""" + APPS
+
 options_server = harness.server(OPTIONS)
 
 
@@ -41,6 +51,18 @@ def make_venv(apache):
 @pytest.fixture(scope="module")
 def venv_server(mpm):
     a = harness.Apache(VENV, mpm=mpm, name="venv")
+    try:
+        make_venv(a)
+        a.start()
+        yield a
+        a.stop()
+    finally:
+        a.cleanup()
+
+
+@pytest.fixture(scope="module")
+def venv_daemon_server(mpm):
+    a = harness.Apache(VENV_DAEMON, mpm=mpm, name="venv-daemon")
     try:
         make_venv(a)
         a.start()
@@ -76,6 +98,14 @@ def test_python_home_debian_prefix(reports):
 def test_python_home_is_a_venv(venv_server):
     for url, j in fetch(venv_server).items():
         assert j["prefix"] == str(venv_server.root / "venv"), url
+        assert j["base_prefix"] == "/usr", url
+        assert j["venv_marker"] == "venv site-packages", url
+
+
+def test_daemon_python_home_is_a_venv(venv_daemon_server):
+    for url, j in fetch(venv_daemon_server).items():
+        assert j["process_group"] == "venv-daemon", url
+        assert j["prefix"] == str(venv_daemon_server.root / "venv"), url
         assert j["base_prefix"] == "/usr", url
         assert j["venv_marker"] == "venv site-packages", url
 

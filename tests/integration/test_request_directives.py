@@ -75,6 +75,7 @@ def test_script_reloading_on_picks_up_change(apache):
         rewrite(apache.apps / "reload_on.wsgi", b"v1")
 
 
+@pytest.mark.embedded_only  # needs one process to have loaded v1 (daemon: 2 processes)
 def test_script_reloading_off_keeps_loaded_code(apache):
     conn = apache.connection()
     try:

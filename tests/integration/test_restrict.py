@@ -4,6 +4,9 @@ import pytest
 
 import harness
 
+# Restrictions and main-thread checks of Apache's children: embedded mode by nature.
+pytestmark = pytest.mark.embedded_only
+
 APPS = """
 WSGIScriptAlias /global @APPS@/restrict.wsgi
 <Location /global>

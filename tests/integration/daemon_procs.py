@@ -1,0 +1,75 @@
+"""Process-state helpers for the daemon-mode tests: which of an Apache's processes are
+daemons of which group (by the name ps shows), their memory figures and what they mapped.
+Reads /proc only (Linux)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import harness
+
+
+def cmdline(pid: int) -> str:
+    """What `ps -o args` shows: argv joined by spaces ('' if the process is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def status(pid: int) -> dict[str, str]:
+    """/proc/PID/status as a dict ('VmRSS' -> '12345 kB')."""
+    out = {}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
+    return out
+
+
+def kib(pid: int, key: str) -> int:
+    """A /proc/PID/status memory figure (VmRSS, VmHWM...) in KiB."""
+    return int(status(pid)[key].split()[0])
+
+
+def maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def maps_python(pid: int) -> list[str]:
+    """The Python-related files `pid` has mapped (libpython, mod_gantry_python.so)."""
+    found = set()
+    for line in maps(pid).splitlines():
+        path = line.split()[-1] if len(line.split()) >= 6 else ""
+        if "libpython3" in path or "mod_gantry_python" in path:
+            found.add(path)
+    return sorted(found)
+
+
+def group_pids(apache: "harness.Apache", group: str) -> list[int]:
+    """Live processes of `apache` named (wsgi:GROUP) (display-name=%{GROUP})."""
+    tag = f"(wsgi:{group})"
+    return [pid for pid in apache.child_pids() if cmdline(pid).startswith(tag)]
+
+
+def daemon_pids(apache: "harness.Apache") -> list[int]:
+    """Every live daemon process of `apache` whose name was set by display-name."""
+    return [pid for pid in apache.child_pids() if cmdline(pid).startswith("(wsgi:")]
+
+
+def wait_group(apache: "harness.Apache", group: str, count: int, timeout: float = 10.0,
+               exclude: tuple[int, ...] = ()) -> list[int]:
+    """Waits until `group` has `count` live processes not in `exclude`; returns them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [p for p in group_pids(apache, group) if p not in exclude]
+        if len(pids) == count or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
