@@ -10,12 +10,16 @@
 
 #include "connection.hpp"
 #include "gantry/daemon_api.hpp"
+#include "gil_watch.hpp"
 #include "lifecycle.hpp"
 #include "process_memory.hpp"
 #include "worker_pool.hpp"
 
 namespace gantry::daemon {
 namespace {
+
+constexpr int kStandbyWaitSteps = 500;           // x 10 ms: kStandbyWait = 5 s
+constexpr useconds_t kStandbyWaitStepUs = 10000;
 
 std::string mib(std::uint64_t bytes) {
   return std::to_string(bytes / (1024 * 1024)) + " MiB";
@@ -33,8 +37,12 @@ void* watch_signals(void* arg) {
   for (;;) {
     int sig = 0;
     if (sigwait(&watch->set, &sig) != 0) continue;
-    if (sig == SIGTERM || sig == SIGHUP) watch->life->request_exit(DaemonExit::shutdown);
+    if (sig == SIGTERM) watch->life->request_exit(DaemonExit::shutdown);
     else if (sig == SIGUSR1 || sig == SIGINT) watch->life->request_exit(DaemonExit::restart_signal);
+    else if (sig == kRetireSignal) watch->life->request_exit(DaemonExit::retired);
+    // cpu-time-limit: the soft RLIMIT_CPU was reached; the hard limit (SIGKILL) follows
+    // after shutdown-timeout, so the requests in flight get that long.
+    else if (sig == SIGXCPU) watch->life->request_exit(DaemonExit::cpu_time_limit);
   }
   return nullptr;
 }
@@ -47,7 +55,7 @@ int run(const DaemonRunSpec& spec) {
   // and only the watcher receives them. A vanished Apache child must not kill us: EPIPE.
   static SignalWatch watch;
   sigemptyset(&watch.set);
-  for (int sig : {SIGTERM, SIGHUP, SIGUSR1, SIGINT}) sigaddset(&watch.set, sig);
+  for (int sig : {SIGTERM, SIGUSR1, SIGINT, kRetireSignal, SIGXCPU}) sigaddset(&watch.set, sig);
   pthread_sigmask(SIG_BLOCK, &watch.set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -71,37 +79,87 @@ int run(const DaemonRunSpec& spec) {
     python->import_script(target);  // a failure is logged by the adapter; requests retry it
   }
 
-  Lifecycle life(spec);
+  static GilWatch gil;  // static: its thread outlives run() until the process exits
+  if (spec.deadlock_timeout > 0) gil.start();
+  // Leaked on purpose, like the pool below: threads cut off at exit may still touch it.
+  Lifecycle& life = *new Lifecycle(spec, spec.deadlock_timeout > 0 ? &gil : nullptr,
+                                   python->interrupt_thread);
   watch.life = &life;
   pthread_t watcher;
   pthread_create(&watcher, nullptr, &watch_signals, &watch);
   pthread_detach(watcher);
 
-  WorkerPool pool(spec.listen_fd, spec.threads, spec.stack_size,
-                  [&](int fd) { serve_connection(fd, spec, *python, life); });
+  // Never destroyed: its destructor joins the request threads, and a process that exits
+  // with a request cut off (or a deadlock) must not wait on them. The process exits next.
+  WorkerPool& pool = *new WorkerPool(spec.listen_fd, spec.threads, spec.stack_size,
+                                     [&](int fd) { serve_connection(fd, spec, *python, life); });
+  // At the maximum-requests-th request: stop taking more at once, unless the standby is
+  // not ready (see below), in which case the main thread decides.
+  life.on_request_limit([&] {
+    if (!spec.standby_ready || spec.standby_ready()) pool.stop_accepting();
+  });
   pool.start();
   if (log) log->log(Level::info, "GANTRY0203: daemon process ready: " + who + ", " +
                                      std::to_string(spec.threads) + " threads, RSS " +
-                                     mib(resident_bytes()));
+                                     mib(resident_bytes()) +
+                                     (life.request_limit() ? ", maximum-requests " +
+                                                                 std::to_string(life.request_limit())
+                                                           : std::string()));
 
   DaemonExit reason = life.wait_for_exit();
+  // How long the requests in flight may still run: first a grace period, then (unless
+  // the reason is urgent already) shutdown-timeout more. Then the process exits, cutting
+  // off what is left (the Apache child answers 502 for those).
+  double grace = spec.graceful_timeout, more = spec.shutdown_timeout;
+  switch (reason) {
+    case DaemonExit::shutdown:
+    case DaemonExit::request_timeout:
+    case DaemonExit::cpu_time_limit:
+      grace = spec.shutdown_timeout, more = 0;
+      break;
+    case DaemonExit::deadlock:  // nothing can finish without the GIL
+      grace = 0, more = 0;
+      break;
+    case DaemonExit::restart_signal:
+      if (spec.eviction_timeout > 0) grace = spec.eviction_timeout;
+      break;
+    case DaemonExit::retired:
+      // The old generation's socket only gets the last requests of Apache's old children:
+      // serve them until quiet for a moment (bounded by graceful-timeout), then leave.
+      life.wait_for_quiet(0.5, spec.graceful_timeout);
+      grace = 0;
+      break;
+    default:
+      break;
+  }
+  // A planned recycle does not leave the socket without a process: when the standby is
+  // not waiting yet (the parent forks it within a second of the previous recycle, so
+  // only a process recycling faster than that sees this), keep serving until it is, at
+  // most kStandbyWait. maximum-memory and the restarts an operator or a stuck process
+  // asked for do not wait.
+  const bool planned = reason == DaemonExit::maximum_requests || reason == DaemonExit::restart_interval ||
+                       reason == DaemonExit::script_changed;
+  if (planned && spec.standby_ready) {
+    for (int i = 0; i < kStandbyWaitSteps && !spec.standby_ready(); ++i) usleep(kStandbyWaitStepUs);
+  }
   pool.stop_accepting();
-  // A stop, or a restart because requests hang, waits shutdown-timeout for the rest; a
-  // recycle lets the requests in flight finish within graceful-timeout.
-  const bool urgent = reason == DaemonExit::shutdown || reason == DaemonExit::request_timeout;
-  double bound = urgent ? spec.shutdown_timeout : spec.graceful_timeout;
-  bool drained = pool.drain(bound);
+  // A recycle: the slot's standby takes the socket over now, while this process drains.
+  // Apache stopping or restarting starts its own processes.
+  if (reason != DaemonExit::shutdown && reason != DaemonExit::retired && spec.hand_over)
+    spec.hand_over();
+  bool drained = pool.drain(grace) || (more > 0 && pool.drain(more));
   if (log) {
     const char* why = describe_daemon_exit(static_cast<int>(reason));
+    // One line per restart, whatever the reason: the parent repeats it only at debug level.
     log->log(Level::info, "GANTRY0204: daemon process exiting: " + who + ", " + (why ? why : "?") +
                               ", after " + std::to_string(life.requests_served()) + " requests, RSS " +
                               mib(resident_bytes()) +
-                              (drained ? "" : "; requests still in flight were cut off after " +
-                                                  std::to_string(bound) + " s"));
+                              (drained ? "" : "; requests still in flight were cut off: " +
+                                                  life.describe_running()));
   }
   // Python's own finalisation would wait on threads still inside the app: only run the
   // atexit handlers when nothing is in flight, and never tear interpreters down.
-  if (drained) python->shutdown();
+  if (drained && reason != DaemonExit::deadlock) python->shutdown();
   return static_cast<int>(reason);
 }
 

@@ -1,9 +1,14 @@
 #include "lifecycle.hpp"
 
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <string>
-#include <unistd.h>
+#include <vector>
 
 #include "process_memory.hpp"
 
@@ -24,36 +29,75 @@ std::uint64_t draw_request_limit(const DaemonRunSpec& spec) {
   return spec.maximum_requests + extra(rng);
 }
 
+std::string seconds_text(double seconds) { return std::to_string(static_cast<long>(seconds)) + " s"; }
+
 }  // namespace
 
-Lifecycle::Lifecycle(const DaemonRunSpec& spec)
-    : spec_(spec), request_limit_(draw_request_limit(spec)), peak_before_(peak_resident_bytes()) {}
+Lifecycle::Lifecycle(const DaemonRunSpec& spec, const GilWatch* gil, Interrupt interrupt)
+    : spec_(spec), gil_(gil), interrupt_(interrupt), request_limit_(draw_request_limit(spec)),
+      peak_before_(peak_resident_bytes()) {}
 
-Lifecycle::Token Lifecycle::request_started() {
-  std::lock_guard lock(mutex_);
-  last_activity_ = Clock::now();
-  Token token = next_token_++;
-  running_.emplace(token, last_activity_);
+Lifecycle::Token Lifecycle::request_started(std::string_view method, std::string_view uri,
+                                            const ScriptTarget* target) {
+  if (target && target->reload_on_change) check_script(*target);
+  std::string what(method);
+  if (!uri.empty()) what.append(what.empty() ? "" : " ").append(uri);
+  bool at_limit = false;
+  Token token;
+  {
+    std::lock_guard lock(mutex_);
+    last_activity_ = Clock::now();
+    token = next_token_++;
+    running_.emplace(token, Running{last_activity_, std::move(what), pthread_self()});
+    // maximum-requests counts the requests a process takes: the last one is this one.
+    at_limit = request_limit_ && ++started_ == request_limit_;
+  }
+  if (at_limit) {
+    if (limit_hook_) limit_hook_();
+    request_exit(DaemonExit::maximum_requests);
+  }
   return token;
+}
+
+void Lifecycle::check_script(const ScriptTarget& target) {
+  struct stat st{};
+  if (target.script_path.empty() || stat(std::string(target.script_path).c_str(), &st) != 0) return;
+  const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  bool changed = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = script_mtimes_.find(target.script_path);
+    if (it == script_mtimes_.end()) script_mtimes_.emplace(std::string(target.script_path), mtime);
+    else changed = it->second != mtime && !exit_;
+  }
+  if (!changed) return;
+  if (spec_.logger)
+    spec_.logger->log(Level::info, "GANTRY0213: WSGI script " + std::string(target.script_path) +
+                                       " changed (WSGIScriptReloading On): daemon process group " +
+                                       spec_.group + ", pid " + std::to_string(getpid()) +
+                                       " restarts gracefully after this request");
+  request_exit(DaemonExit::script_changed);
 }
 
 void Lifecycle::request_finished(Token token, std::string_view method, std::string_view uri) {
   std::uint64_t peak = peak_resident_bytes();
-  std::uint64_t rss = spec_.maximum_memory ? resident_bytes() : 0;
+  std::uint64_t rss = spec_.maximum_memory || spec_.note_rss ? resident_bytes() : 0;
+  if (spec_.note_rss) spec_.note_rss(rss);
   std::optional<DaemonExit> reason;
   std::uint64_t growth = 0;
   {
     std::lock_guard lock(mutex_);
     running_.erase(token);
+    if (auto it = interrupted_.find(token); it != interrupted_.end()) it->second = false;
     ++served_;
     last_activity_ = Clock::now();
     if (peak > peak_before_) {
       growth = peak - peak_before_;
       peak_before_ = peak;
     }
-    if (request_limit_ && served_ >= request_limit_) reason = DaemonExit::maximum_requests;
-    else if (spec_.maximum_memory && rss > spec_.maximum_memory) reason = DaemonExit::maximum_memory;
+    if (spec_.maximum_memory && rss > spec_.maximum_memory) reason = DaemonExit::maximum_memory;
   }
+  changed_.notify_all();  // wait_for_quiet() counts requests in flight
   Logger* log = spec_.logger;
   if (log && spec_.memory_growth_log && growth >= spec_.memory_growth_log) {
     log->log(Level::notice, "GANTRY0210: request grew the peak memory of daemon process: group " +
@@ -68,7 +112,10 @@ void Lifecycle::request_finished(Token token, std::string_view method, std::stri
                                 mib(spec_.maximum_memory) + " after " + std::string(method) + " " +
                                 std::string(uri) + "; recycling it");
   }
-  if (reason) request_exit(*reason);
+  if (reason) {
+    if (limit_hook_) limit_hook_();  // stop taking requests before this thread is idle again
+    request_exit(*reason);
+  }
 }
 
 void Lifecycle::request_exit(DaemonExit reason) {
@@ -83,8 +130,26 @@ void Lifecycle::request_exit(DaemonExit reason) {
 bool Lifecycle::over_request_timeout(Clock::time_point now) const {
   if (spec_.request_timeout <= 0 || running_.empty()) return false;
   double total = 0;
-  for (const auto& [token, started] : running_) total += std::chrono::duration<double>(now - started).count();
+  for (const auto& [token, r] : running_) total += std::chrono::duration<double>(now - r.started).count();
   return total / std::max(1u, spec_.threads) >= spec_.request_timeout;
+}
+
+std::string Lifecycle::describe_running_locked(Clock::time_point now) const {
+  std::vector<const Running*> order;
+  for (const auto& [token, r] : running_) order.push_back(&r);
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->started < b->started; });
+  std::string text;
+  for (const Running* r : order) {
+    if (!text.empty()) text += ", ";
+    text += (r->what.empty() ? std::string("(request)") : r->what) + " (running " +
+            seconds_text(std::chrono::duration<double>(now - r->started).count()) + ")";
+  }
+  return text.empty() ? "none" : text;
+}
+
+std::string Lifecycle::describe_running() const {
+  std::lock_guard lock(mutex_);
+  return describe_running_locked(Clock::now());
 }
 
 DaemonExit Lifecycle::wait_for_exit() {
@@ -94,34 +159,155 @@ DaemonExit Lifecycle::wait_for_exit() {
   };
   // While requests run and request-timeout is set, look again every tenth of the limit
   // (at most once a second): the sum of running times grows with no event to wake us.
+  // The GIL ticker is polled the same way.
   const auto poll = to_clock(std::min(1.0, spec_.request_timeout / 10));
+  const auto gil_poll = to_clock(std::min(1.0, spec_.deadlock_timeout / 4));
+  const std::string who = "group " + spec_.group + ", pid " + std::to_string(getpid());
+  Logger* log = spec_.logger;
   std::unique_lock lock(mutex_);
   for (;;) {
     if (exit_) return *exit_;
     const auto now = Clock::now();
-    if (over_request_timeout(now)) {
-      Logger* log = spec_.logger;
-      if (log) {
-        auto oldest = std::min_element(running_.begin(), running_.end(),
-                                       [](auto& a, auto& b) { return a.second < b.second; });
-        log->log(Level::error, "GANTRY0212: daemon process over request-timeout: group " + spec_.group +
-                                   ", pid " + std::to_string(getpid()) + ", " + std::to_string(running_.size()) +
-                                   " request(s) running, the oldest for " +
-                                   std::to_string(static_cast<long>(duration<double>(now - oldest->second).count())) +
-                                   " s (limit " + std::to_string(static_cast<long>(spec_.request_timeout)) +
-                                   " s); restarting it. Fix the slow handler or raise request-timeout=");
+    if (interrupt_deadline_) {
+      // Interrupted requests: keep the process if they all ended in time.
+      bool running_on = false;
+      for (const auto& [token, still] : interrupted_) running_on |= still;
+      if (!running_on) {
+        if (log)
+          log->log(Level::notice, "GANTRY0216: the interrupted request(s) ended; daemon process " + who +
+                                      " keeps running");
+        interrupt_deadline_.reset();
+        interrupted_.clear();
+      } else if (now < *interrupt_deadline_) {
+        changed_.wait_until(lock, std::min(*interrupt_deadline_, now + poll));
+        continue;
       }
+    }
+    if (over_request_timeout(now) && !interrupt_deadline_ && spec_.interrupt_timeout > 0 &&
+        interrupt_ && start_interrupts(now)) {
+      interrupt_deadline_ = now + to_clock(spec_.interrupt_timeout);
+      continue;
+    }
+    if (over_request_timeout(now)) {
+      if (log)
+        log->log(Level::error, "GANTRY0212: daemon process over request-timeout: " + who + ", " +
+                                   std::to_string(running_.size()) + " request(s) running: " +
+                                   describe_running_locked(now) + " (limit " +
+                                   seconds_text(spec_.request_timeout) + " per thread, " +
+                                   std::to_string(spec_.threads) +
+                                   " threads); restarting it. Fix the slow handler or raise "
+                                   "request-timeout=");
       return *(exit_ = DaemonExit::request_timeout);
     }
+    if (gil_ && spec_.deadlock_timeout > 0 && gil_->seconds_since_tick() >= spec_.deadlock_timeout) {
+      if (log)
+        log->log(Level::error, "GANTRY0214: daemon process deadlocked: " + who +
+                                   ": no thread could take the Python GIL for " +
+                                   seconds_text(gil_->seconds_since_tick()) + " (deadlock-timeout=" +
+                                   seconds_text(spec_.deadlock_timeout) + "); requests in flight: " +
+                                   describe_running_locked(now) +
+                                   "; restarting it. Look for C extensions that block while holding "
+                                   "the GIL");
+      return *(exit_ = DaemonExit::deadlock);
+    }
+    if (spec_.restart_interval > 0 && now - born_ >= to_clock(spec_.restart_interval))
+      return *(exit_ = DaemonExit::restart_interval);
     auto wake = Clock::time_point::max();
-    if (spec_.inactivity_timeout > 0) {
+    // A process that has served nothing is at its base size already: restarting it would
+    // only churn (mod_wsgi also arms the idle timer with the first request).
+    if (spec_.inactivity_timeout > 0 && served_ > 0) {
       auto deadline = last_activity_ + to_clock(spec_.inactivity_timeout);
       if (running_.empty() && now >= deadline) return *(exit_ = DaemonExit::inactivity);
       wake = running_.empty() ? deadline : now + to_clock(spec_.inactivity_timeout);
     }
     if (spec_.request_timeout > 0 && !running_.empty()) wake = std::min(wake, now + poll);
+    if (gil_ && spec_.deadlock_timeout > 0) wake = std::min(wake, now + gil_poll);
+    if (spec_.restart_interval > 0) wake = std::min(wake, born_ + to_clock(spec_.restart_interval));
     if (wake == Clock::time_point::max()) changed_.wait(lock);
     else changed_.wait_until(lock, wake);
+  }
+}
+
+bool Lifecycle::start_interrupts(Clock::time_point now) {
+  struct Victim {
+    unsigned long thread;
+    std::string what;
+  };
+  auto* victims = new std::vector<Victim>;
+  for (auto& [token, r] : running_) {
+    if (r.interrupted || now - r.started < std::chrono::duration<double>(spec_.request_timeout)) continue;
+    r.interrupted = true;
+    interrupted_[token] = true;
+    victims->push_back({r.thread, r.what + " (running " +
+                                      seconds_text(std::chrono::duration<double>(now - r.started).count()) + ")"});
+  }
+  if (victims->empty()) {
+    delete victims;
+    return false;
+  }
+  // Raising takes the GIL, which a stuck request may hold: never on this (the main) thread.
+  struct Job {
+    const DaemonRunSpec* spec;
+    Interrupt interrupt;
+    std::vector<Victim>* victims;
+  };
+  auto* job = new Job{&spec_, interrupt_, victims};
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  const int rc = pthread_create(&thread, &attr, [](void* arg) -> void* {
+    std::unique_ptr<Job> job(static_cast<Job*>(arg));
+    std::unique_ptr<std::vector<Victim>> victims(job->victims);
+    const DaemonRunSpec& spec = *job->spec;
+    for (const Victim& v : *victims) {
+      std::string stack;
+      const bool raised = job->interrupt(v.thread, &stack);
+      if (spec.logger)
+        spec.logger->log(Level::error, "GANTRY0215: request-timeout: " +
+                                           std::string(raised ? "raised mod_wsgi.RequestTimeout in "
+                                                              : "could not interrupt ") +
+                                           v.what + " in daemon process group " + spec.group + ", pid " +
+                                           std::to_string(getpid()) + "; restarting the process in " +
+                                           seconds_text(spec.interrupt_timeout) +
+                                           " unless it ends. Its Python stack:");
+      // One line per stack line, as tracebacks are logged (Apache escapes newlines).
+      std::size_t at = 0;
+      while (spec.logger && at < stack.size()) {
+        std::size_t end = stack.find('\n', at);
+        if (end == std::string::npos) end = stack.size();
+        if (end > at) spec.logger->log(Level::error, "GANTRY0215: " + stack.substr(at, end - at));
+        at = end + 1;
+      }
+    }
+    return nullptr;
+  }, job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete victims;
+    delete job;
+    return false;
+  }
+  return true;
+}
+
+bool Lifecycle::interrupted(Token token) const {
+  std::lock_guard lock(mutex_);
+  return interrupted_.count(token) != 0;
+}
+
+bool Lifecycle::wait_for_quiet(double quiet, double limit) {
+  const auto to_clock = [](double seconds) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  };
+  const auto end = Clock::now() + to_clock(limit);
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    const auto now = Clock::now();
+    const auto quiet_at = last_activity_ + to_clock(quiet);
+    if (running_.empty() && now >= quiet_at) return true;
+    if (now >= end) return false;
+    changed_.wait_until(lock, std::min(end, running_.empty() ? quiet_at : end));
   }
 }
 

@@ -2,52 +2,96 @@
 // When a daemon process should end, and why. The request threads report each request's
 // start and end; signals and timers report theirs; the main thread waits for the first
 // reason and then drains. Everything a recycle decision needs is here, so the rules of
-// maximum-requests, maximum-memory and inactivity-timeout read in one place.
+// maximum-requests, maximum-memory, inactivity-timeout, request-timeout, restart-interval,
+// deadlock-timeout and script reloading read in one place.
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "gantry/daemon_api.hpp"
+#include "gil_watch.hpp"
 
 namespace gantry::daemon {
 
 class Lifecycle {
  public:
-  explicit Lifecycle(const DaemonRunSpec& spec);
+  // `gil` (may be null): the ticker deadlock-timeout reads. `interrupt` (may be null):
+  // PythonApi::interrupt_thread, for interrupt-timeout.
+  using Interrupt = bool (*)(unsigned long thread_id, std::string* stack);
+  Lifecycle(const DaemonRunSpec& spec, const GilWatch* gil, Interrupt interrupt);
 
-  // Marks a request as running; the token identifies it to request_finished().
+  // Marks a request as running; the token identifies it to request_finished(). `target`
+  // (may be null): with reload_on_change, a script whose mtime differs from when this
+  // process first saw it restarts the process after this request (WSGIScriptReloading On
+  // in daemon mode: the whole process is replaced, one process at a time).
   using Token = std::uint64_t;
-  Token request_started();
+  Token request_started(std::string_view method = {}, std::string_view uri = {},
+                        const ScriptTarget* target = nullptr);
   // After each request: counts it, logs a large peak-RSS growth with the URL that caused
   // it, and asks for a recycle when maximum-requests or maximum-memory says so.
   void request_finished(Token token, std::string_view method, std::string_view uri);
   // A signal or another component asks the process to end; the first reason wins.
   void request_exit(DaemonExit reason);
-  // Blocks until the process should exit (also detects inactivity-timeout and
-  // request-timeout: the running time of the requests in flight, summed and divided by the
-  // number of request threads, past the limit - so one stuck request in a 15-thread process
-  // restarts it only when it has held its thread 15 times the limit, as mod_wsgi does).
+  // Blocks until the process should exit (also detects inactivity-timeout, restart-interval,
+  // deadlock-timeout and request-timeout: the running time of the requests in flight,
+  // summed and divided by the number of request threads, past the limit - so one stuck
+  // request in a 15-thread process restarts it only when it has held its thread 15 times
+  // the limit, as mod_wsgi does).
   DaemonExit wait_for_exit();
+  // Waits until nothing has been in flight or started for `quiet` seconds, or `limit`
+  // seconds passed; true if it became quiet. (A retired generation's last stragglers.)
+  bool wait_for_quiet(double quiet, double limit);
   std::uint64_t requests_served() const;
+  // maximum-requests as drawn for this process (with its jitter); 0 = none.
+  std::uint64_t request_limit() const { return request_limit_; }
+  // The request was interrupted (interrupt-timeout): it is answered 504.
+  bool interrupted(Token token) const;
+  // Called on the request thread that starts the maximum-requests-th request (before the
+  // application runs) or that finds RSS above maximum-memory: stops accepting right there,
+  // so no further request is taken while the main thread wakes up. Set before requests
+  // are served.
+  void on_request_limit(std::function<void()> hook) { limit_hook_ = std::move(hook); }
+  // "GET /stuck (running 12 s)" for every request in flight, oldest first.
+  std::string describe_running() const;
 
  private:
   using Clock = std::chrono::steady_clock;
+  struct Running {
+    Clock::time_point started;
+    std::string what;  // "GET /uri"
+    unsigned long thread = 0;  // pthread id of its request thread
+    bool interrupted = false;  // mod_wsgi.RequestTimeout was raised in it
+  };
   const DaemonRunSpec& spec_;
+  const GilWatch* gil_;
+  const Interrupt interrupt_;
   std::uint64_t request_limit_;  // maximum-requests with this process's jitter; 0 = none
+  const Clock::time_point born_ = Clock::now();
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<DaemonExit> exit_;
   std::uint64_t served_ = 0;
-  std::map<Token, Clock::time_point> running_;  // start time of each request in flight
+  std::uint64_t started_ = 0;
+  std::function<void()> limit_hook_;
+  std::map<Token, Running> running_;  // the requests in flight
   Token next_token_ = 0;
   Clock::time_point last_activity_ = Clock::now();
   std::uint64_t peak_before_ = 0;
+  std::map<std::string, std::int64_t, std::less<>> script_mtimes_;  // ns, at first sight
+  // interrupt-timeout: requests interrupted, and when the process restarts if they run on.
+  std::map<Token, bool> interrupted_;  // token -> still running
+  std::optional<Clock::time_point> interrupt_deadline_;
+  bool start_interrupts(Clock::time_point now);  // mutex_ held; false: nothing to interrupt
 
   bool over_request_timeout(Clock::time_point now) const;  // mutex_ held
+  std::string describe_running_locked(Clock::time_point now) const;
+  void check_script(const ScriptTarget& target);
 };
 
 }  // namespace gantry::daemon

@@ -28,7 +28,7 @@ WorkerPool::~WorkerPool() {
   [[maybe_unused]] auto ignored = write(wake_fd_, &one, sizeof one);
   work_ready_.notify_all();
   worker_freed_.notify_all();
-  if (acceptor_started_) pthread_join(acceptor_, nullptr);
+  if (acceptor_started_ && !acceptor_joined_) pthread_join(acceptor_, nullptr);
   for (pthread_t t : workers_) pthread_join(t, nullptr);
   for (int fd : queue_) close(fd);
   close(wake_fd_);
@@ -133,12 +133,16 @@ void WorkerPool::stop_accepting() {
 }
 
 bool WorkerPool::drain(double seconds) {
+  // The acceptor may be between accept4() and queueing that connection: wait for it to
+  // leave (stop_accepting() woke it), or the pool would look drained and the process exit
+  // with a connection nobody answers.
+  if (acceptor_started_ && !acceptor_joined_) {
+    pthread_join(acceptor_, nullptr);
+    acceptor_joined_ = true;
+  }
   std::unique_lock lock(mutex_);
   auto drained = [&] { return busy_ == 0 && queue_.empty(); };
-  if (seconds <= 0) {
-    worker_freed_.wait(lock, drained);
-    return true;
-  }
+  if (seconds <= 0) return drained();  // no grace: only say whether it is drained
   return worker_freed_.wait_for(lock, std::chrono::duration<double>(seconds), drained);
 }
 

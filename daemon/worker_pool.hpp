@@ -31,8 +31,8 @@ class WorkerPool {
   void start();
   // Stops accepting; connections already accepted are still served. Safe from any thread.
   void stop_accepting();
-  // Waits until every accepted connection has been handled, or `seconds` passed (<= 0:
-  // forever). Returns true if the pool drained.
+  // After stop_accepting(), from one thread: waits until every accepted connection has
+  // been handled, or `seconds` passed (<= 0: does not wait). Returns true if drained.
   bool drain(double seconds);
   // Requests in flight right now.
   unsigned busy() const;
@@ -61,6 +61,7 @@ class WorkerPool {
   std::vector<pthread_t> workers_;
   pthread_t acceptor_{};
   bool acceptor_started_ = false;
+  bool acceptor_joined_ = false;  // drain() joined it (main thread only)
 };
 
 }  // namespace gantry::daemon

@@ -3,6 +3,7 @@
 #include <ap_listen.h>
 #include <apr_portable.h>
 #include <http_log.h>
+#include <mpm_common.h>
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -158,7 +159,15 @@ void apply_limits(const Context& c) {
   };
   limit(RLIMIT_DATA, o.memory_limit, "memory-limit");
   limit(RLIMIT_AS, o.virtual_memory_limit, "virtual-memory-limit");
-  limit(RLIMIT_CPU, o.cpu_time_limit.count(), "cpu-time-limit");
+  // cpu-time-limit: the soft limit sends SIGXCPU, which the daemon turns into a restart
+  // that gives its requests shutdown-timeout; the hard limit (SIGKILL) is the back-stop.
+  if (o.cpu_time_limit.count() > 0) {
+    const rlim_t soft = static_cast<rlim_t>(o.cpu_time_limit.count());
+    rlimit rl{soft, soft + static_cast<rlim_t>(o.shutdown_timeout.count()) + 1};
+    if (setrlimit(RLIMIT_CPU, &rl) != 0)
+      fail(c, "GANTRY0053", "setting cpu-time-limit", errno,
+           "lower or remove cpu-time-limit= of WSGIDaemonProcess " + c.group.name());
+  }
   if (o.cpu_priority != 0 && setpriority(PRIO_PROCESS, 0, static_cast<int>(o.cpu_priority)) != 0)
     fail(c, "GANTRY0053", "setpriority(" + std::to_string(o.cpu_priority) + ")", errno,
          "change cpu-priority= of WSGIDaemonProcess " + c.group.name());
@@ -199,6 +208,10 @@ void drop_privileges(const Context& c) {
     if (setuid(id.uid) != 0)
       fail(c, "GANTRY0055", "setuid(" + std::to_string(id.uid) + ")", errno,
            "check user= of " + where + " or Apache's User");
+    // As Apache does for its children: with CoreDumpDirectory, a crash leaves a core, and
+    // an Apache child can read a dead daemon's wait status from /proc (the MPM gives the
+    // parent only a number that may be an exit status or a signal). (H-C)
+    if (ap_coredumpdir_configured) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   }
   // Never run an application as root, whatever the configuration says.
   if (getuid() == 0 || geteuid() == 0 || (id.switch_user && setuid(0) == 0)) {
@@ -301,9 +314,14 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.inactivity_timeout = seconds(o.inactivity_timeout);
   spec.request_timeout = seconds(o.request_timeout);
   spec.graceful_timeout = seconds(o.graceful_timeout);
+  spec.eviction_timeout = seconds(o.eviction_timeout);
   spec.shutdown_timeout = seconds(o.shutdown_timeout);
+  spec.restart_interval = seconds(o.restart_interval);
+  spec.interrupt_timeout = seconds(o.interrupt_timeout);
+  spec.deadlock_timeout = seconds(o.deadlock_timeout);
   spec.socket_timeout = o.socket_timeout.count() > 0 ? seconds(o.socket_timeout)
                                                      : static_cast<double>(apr_time_sec(s->timeout));
+  spec.queue_timeout = seconds(o.queue_timeout);  // H-C: daemon/connection.cpp applies it
   spec.logger = &process_logger();
   return spec;
 }
@@ -312,13 +330,14 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
 
 void run_daemon_process(server_rec* s, const GlobalConfig& global,
                         const DaemonGeneration& generation, const DaemonGroupRuntime& group,
-                        unsigned process_index, unsigned startup_delay_seconds) noexcept {
+                        const DaemonStart& start) noexcept {
   int status = kStartupFailed;
-  own_slot = &generation.table->slot(group.first_slot + process_index);
+  const unsigned process_index = start.process_index;
+  own_slot = &generation.table->slot(start.exit_record);
   try {
     const Context c{s, group, process_index};
     reset_signals();
-    if (startup_delay_seconds) sleep(startup_delay_seconds);
+    if (start.delay_seconds) sleep(start.delay_seconds);
     close_inherited_descriptors(c);
     if (!group.options().display_name.empty()) set_process_title(group.options().display_name);
     enter_chroot(c);
@@ -326,6 +345,9 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
     drop_privileges(c);
     set_environment(c);
     change_directory(c);
+    // A standby blocks here until the process it replaces hands over (SIGTERM, at the
+    // default action, ends the wait when Apache stops).
+    if (start.standby && start.handover) start.handover->wait_for_turn(start.cell);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "GANTRY0060: starting daemon process %u of group '%s' (pid %ld) as uid %ld,"
                  " gid %ld with %ld threads",
@@ -333,7 +355,14 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
                  static_cast<long>(getuid()), static_cast<long>(getgid()),
                  static_cast<long>(group.options().threads));
     DaemonMain entry = load_daemon_entry(c);
-    const DaemonRunSpec spec = make_spec(s, global, generation, group, process_index);
+    DaemonRunSpec spec = make_spec(s, global, generation, group, process_index);
+    if (std::atomic<std::uint64_t>* rss = start.rss)
+      spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
+    if (SlotHandover* handover = start.handover)
+    {
+      spec.hand_over = [handover, cell = start.cell] { handover->hand_over(cell); };
+      spec.standby_ready = [handover, cell = start.cell] { return handover->standby_waiting(cell); };
+    }
     status = entry(spec);
   } catch (const std::exception& e) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,

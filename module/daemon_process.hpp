@@ -16,18 +16,31 @@
 //   6. identity: setgroups (user's groups + supplementary-groups=), setgid, setuid; then
 //      refuse to go on as root
 //   7. environment (HOME, USER, LOGNAME, LANG=, LC_ALL=, PYTHON_EGG_CACHE=) and chdir(home)
-//   8. dlopen(mod_gantry_python.so), call gantry_daemon_main(spec), _exit() with its status
+//   8. a standby (daemon_handover.hpp) waits here, still without Python, for its turn
+//   9. dlopen(mod_gantry_python.so), call gantry_daemon_main(spec), _exit() with its status
 //
 // It never returns: nothing of Apache's parent code may run in a daemon process.
 #include <httpd.h>
 
+#include "daemon_handover.hpp"
 #include "daemon_runtime.hpp"
 
 namespace gantry::module {
 
+// How the supervisor starts this process.
+struct DaemonStart {
+  unsigned process_index = 0;
+  unsigned delay_seconds = 0;     // crash-loop back-off
+  std::size_t exit_record = 0;    // status-table record where it notes its own exit
+  SlotHandover* handover = nullptr;  // the slot's standby hand-over; null: no standby
+  std::atomic<std::uint64_t>* rss = nullptr;  // where to note RSS after each request
+  int cell = 0;                   // this process's cell in *handover
+  bool standby = false;           // wait for the token before starting Python
+};
+
 [[noreturn]] void run_daemon_process(server_rec* s, const GlobalConfig& global,
                                      const DaemonGeneration& generation,
-                                     const DaemonGroupRuntime& group, unsigned process_index,
-                                     unsigned startup_delay_seconds) noexcept;
+                                     const DaemonGroupRuntime& group,
+                                     const DaemonStart& start) noexcept;
 
 }  // namespace gantry::module

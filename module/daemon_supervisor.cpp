@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon_handover.hpp"
 #include "daemon_identity.hpp"
 #include "daemon_process.hpp"
 #include "daemon_runtime.hpp"
@@ -96,19 +97,43 @@ Retirement* retirement(server_rec* s, bool create) {
 
 class Supervisor;
 
+struct Slot;
+
+// One process of a slot. A slot has one cell in use, or two when its group keeps a standby
+// (daemon_handover.hpp): then either cell may hold the serving process.
+struct Cell {
+  Slot* slot = nullptr;
+  int index = 0;
+  apr_proc_t proc{};      // registered with apr_proc_other_child_register: stable address
+  bool alive = false;
+  apr_time_t started = 0;
+};
+
 struct Slot {
   Supervisor* supervisor = nullptr;
   std::size_t group = 0;  // index in generation.groups
   unsigned index = 0;     // process number within the group
   std::size_t table_slot = 0;
-  apr_proc_t proc{};      // registered with apr_proc_other_child_register: stable address
-  bool alive = false;
+  Cell cells[2];
+  SlotHandover* handover = nullptr;  // null: the group keeps no standby
   bool stopping = false;  // we sent SIGTERM on purpose: do not replace it
-  apr_time_t started = 0;
   unsigned quick_deaths = 0;
   std::uint32_t restarts = 0;
   ExitCause last_exit;
+
+  int free_cell() const {
+    for (int c = 0; c < (handover ? 2 : 1); ++c)
+      if (!cells[c].alive) return c;
+    return -1;
+  }
 };
+
+// Groups that recycle their processes on their own keep a standby per slot; the others
+// (replaced only after a crash, a signal or a script change) do not pay for one.
+bool keeps_standby(const DaemonOptions& o) {
+  return o.maximum_requests > 0 || o.maximum_memory > 0 || o.inactivity_timeout.count() > 0 ||
+         o.restart_interval.count() > 0 || o.cpu_time_limit.count() > 0;
+}
 
 // This DSO instance's generation. Statics reset when Apache reloads the DSO, which is
 // exactly the lifetime wanted; the Apache children read it after fork.
@@ -182,7 +207,6 @@ void write_slot(DaemonTable* table, std::size_t index, pid_t pid, apr_time_t sta
   table->slot(index).write(snap);
 }
 
-void slot_event(int reason, void* data, int status);
 
 class Supervisor {
  public:
@@ -196,12 +220,18 @@ class Supervisor {
 
   bool setup(apr_pool_t* ptemp);
   void start_all();
-  void on_event(Slot& slot, int reason, int status);
+  void on_event(Cell& cell, int reason, int status);
   void monitor();
   void cleanup();
 
  private:
-  void fork_slot(Slot& slot, unsigned delay_seconds);
+  void fork_cell(Slot& slot, int cell, bool standby, unsigned delay_seconds);
+  void refill(Slot& slot, unsigned delay_seconds);
+  // The status-table record a cell's process notes its exit in: the slot's own record for
+  // cell 0, a hidden one past the public records for cell 1.
+  std::size_t exit_record(const Slot& slot, int cell) const {
+    return cell == 0 ? slot.table_slot : slots.size() + slot.table_slot;
+  }
   bool open_socket(DaemonGroupRuntime& group);
   void retire();
   void stop();
@@ -213,6 +243,7 @@ class Supervisor {
   apr_pool_t* pconf_;
   const GlobalConfig& global_;
   bool stopping_ = false;
+  SlotHandover* handovers_ = nullptr;
 };
 
 std::string socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pid_t parent,
@@ -300,7 +331,9 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
     if (!late.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_, "%s", late.c_str());
   }
 
-  generation.table = DaemonTable::create(total_slots);
+  // Twice the slots: the second half holds the exit notes of standby cells (exit_record).
+  generation.table = DaemonTable::create(2 * total_slots);
+  handovers_ = map_handovers(total_slots);
   for (auto& g : generation.groups)
     if (!open_socket(g)) return false;
 
@@ -313,6 +346,9 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
       slot.group = gi;
       slot.index = i;
       slot.table_slot = g.first_slot + i;
+      for (int c = 0; c < 2; ++c) slot.cells[c].slot = &slot, slot.cells[c].index = c;
+      // Without the shared page (mmap failed) the group merely goes without standbys.
+      if (handovers_ && keeps_standby(g.options())) slot.handover = &handovers_[slot.table_slot];
     }
   }
   return true;
@@ -392,15 +428,33 @@ void Supervisor::start_all() {
                  g.name().c_str(), g.processes, static_cast<long>(g.options().threads),
                  static_cast<long>(g.identity.uid), g.socket_path.c_str(),
                  generation.generation);
-  for (Slot& slot : slots) fork_slot(slot, 0);
+  for (Slot& slot : slots) {
+    fork_cell(slot, 0, false, 0);
+    if (slot.handover) fork_cell(slot, 1, true, 0);
+  }
 }
 
-void Supervisor::fork_slot(Slot& slot, unsigned delay_seconds) {
+void cell_event(int reason, void* data, int status);
+
+void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned delay_seconds) {
   const DaemonGroupRuntime& g = group_of(slot);
+  Cell& cell = slot.cells[cell_index];
+  // The state is set before fork, so the parent never sees a live process without one.
+  if (slot.handover)
+    slot.handover->set_state(cell_index, standby ? CellState::waiting : CellState::serving);
+  if (handovers_) handovers_[slot.table_slot].rss[cell_index].store(0);
   apr_proc_t proc{};
   const apr_status_t rv = apr_proc_fork(&proc, pconf_);
   if (rv == APR_INCHILD) {
-    run_daemon_process(s_, global_, generation, g, slot.index, delay_seconds);  // never returns
+    DaemonStart start;
+    start.process_index = slot.index;
+    start.delay_seconds = delay_seconds;
+    start.exit_record = exit_record(slot, cell_index);
+    start.handover = slot.handover;
+    start.cell = cell_index;
+    start.standby = standby;
+    if (handovers_) start.rss = &handovers_[slot.table_slot].rss[cell_index];
+    run_daemon_process(s_, global_, generation, g, start);  // never returns
   }
   if (rv != APR_INPARENT) {
     char reason[120];
@@ -409,32 +463,74 @@ void Supervisor::fork_slot(Slot& slot, unsigned delay_seconds) {
                  "GANTRY0064: cannot fork daemon process %u of group '%s': %s; retrying within"
                  " about 10 s - check the process limit (ulimit -u, systemd TasksMax) and memory",
                  slot.index, g.name().c_str(), reason);
-    slot.alive = false;
+    cell.alive = false;
+    if (slot.handover) slot.handover->set_state(cell_index, CellState::empty);
     return;
   }
-  slot.proc = proc;
-  slot.alive = true;
+  cell.proc = proc;
+  cell.alive = true;
   slot.stopping = false;
-  slot.started = apr_time_now();
-  write_slot(generation.table, slot.table_slot, proc.pid, slot.started, slot.restarts,
-             generation.generation, false, slot.last_exit);
-  apr_proc_other_child_register(&slot.proc, slot_event, &slot, nullptr, pconf_);
+  cell.started = apr_time_now();
+  if (!standby)
+    write_slot(generation.table, slot.table_slot, proc.pid, cell.started, slot.restarts,
+               generation.generation, false, slot.last_exit);
+  apr_proc_other_child_register(&cell.proc, cell_event, &cell, nullptr, pconf_);
 }
 
-void Supervisor::on_event(Slot& slot, int reason, int status) {
+// After a death: make sure one process of the slot accepts (or is about to), and that a
+// standby waits when the group keeps one.
+void Supervisor::refill(Slot& slot, unsigned delay_seconds) {
+  SlotHandover* h = slot.handover;
+  if (!h) {
+    if (!slot.cells[0].alive) fork_cell(slot, 0, false, delay_seconds);
+    return;
+  }
+  bool serving = false, waiting = false;
+  pid_t serving_pid = 0;
+  for (const Cell& cell : slot.cells) {
+    if (!cell.alive) continue;
+    const CellState state = h->state(cell.index);
+    if (state == CellState::serving) serving = true, serving_pid = cell.proc.pid;
+    if (state == CellState::waiting) waiting = true;
+  }
+  const bool token_pending = h->go.load() != 0;
+  if (!serving && !token_pending) {
+    // The serving process died without handing over (a crash, or killed).
+    if (waiting) {
+      h->give_token();
+    } else if (const int c = slot.free_cell(); c >= 0) {
+      fork_cell(slot, c, false, delay_seconds);
+      return refill(slot, delay_seconds);  // and a standby behind it
+    }
+  }
+  if (serving_pid)
+    write_slot(generation.table, slot.table_slot, serving_pid, apr_time_now(), slot.restarts,
+               generation.generation, false, slot.last_exit);
+  if (const int c = slot.free_cell(); c >= 0) fork_cell(slot, c, true, delay_seconds);
+}
+
+void Supervisor::on_event(Cell& cell, int reason, int status) {
+  Slot& slot = *cell.slot;
   const DaemonGroupRuntime& g = group_of(slot);
   switch (reason) {
     case APR_OC_REASON_DEATH:
     case APR_OC_REASON_LOST: {
-      apr_proc_other_child_unregister(&slot);
-      if (!slot.alive) return;
-      slot.alive = false;
-      const pid_t pid = slot.proc.pid;
-      ExitCause cause = decode_exit(generation.table->slot(slot.table_slot), pid, status,
-                                    reason == APR_OC_REASON_LOST, slot.started);
-      slot.last_exit = cause;
+      apr_proc_other_child_unregister(&cell);
+      if (!cell.alive) return;
+      cell.alive = false;
+      const pid_t pid = cell.proc.pid;
+      const CellState last = slot.handover ? slot.handover->state(cell.index) : CellState::serving;
+      if (slot.handover) slot.handover->set_state(cell.index, CellState::empty);
+      const bool was_standby = last == CellState::waiting;
+      ExitCause cause = decode_exit(generation.table->slot(exit_record(slot, cell.index)), pid,
+                                    status, reason == APR_OC_REASON_LOST, cell.started);
       const bool planned = slot.stopping || stopping_;
-      const bool intentional = planned || intentional_exit(cause);
+      // Apache's stop signals its whole process group, and a standby (no handlers yet)
+      // dies of SIGTERM: neither is a failure.
+      const bool sigterm = cause.kind == ExitCause::Kind::signaled &&
+                           (cause.code == SIGTERM || cause.code == kRetireSignal);
+      const bool quiet = sigterm && (was_standby || mpm_stopping());
+      const bool intentional = planned || quiet || intentional_exit(cause);
       if (!intentional && cause.lived_us < kQuickDeath) ++slot.quick_deaths;
       else if (cause.lived_us >= kQuickDeath) slot.quick_deaths = 0;
       const bool replace = !planned && !mpm_stopping();
@@ -442,31 +538,44 @@ void Supervisor::on_event(Slot& slot, int reason, int status) {
       const unsigned delay = intentional || !slot.quick_deaths
                                  ? 0
                                  : std::min(kMaxBackoffSeconds, 1u << std::min(slot.quick_deaths - 1, 5u));
-      const std::string what = reason == APR_OC_REASON_LOST
-                                    ? std::string("vanished (reaped elsewhere)")
-                                    : cause.describe();
+      std::string what = reason == APR_OC_REASON_LOST
+                              ? std::string("vanished (reaped elsewhere)")
+                              : cause.describe();
+      // The daemon names its RSS when it exits on its own; for a death it did not see
+      // coming, the last RSS it noted is the best there is.
+      if (const std::uint64_t rss = handovers_ ? handovers_[slot.table_slot].rss[cell.index].load() : 0) {
+        char text[64];
+        std::snprintf(text, sizeof text, " (RSS %.1f MiB after its last request)",
+                      static_cast<double>(rss) / (1024.0 * 1024.0));
+        what += text;
+      }
       std::string next = !replace ? "not replaced (Apache is stopping or restarting)"
                          : delay ? "starting a replacement in " + std::to_string(delay) +
                                        " s (it keeps dying within 10 s of starting)"
+                         : slot.handover && !was_standby ? std::string("its standby took over")
                                  : std::string("starting a replacement");
-      ap_log_error(APLOG_MARK, intentional ? APLOG_INFO : APLOG_ERR, 0, s_,
-                   "GANTRY0065: daemon process %u of group '%s' (pid %ld) %s after %s; %s",
-                   slot.index, g.name().c_str(), static_cast<long>(pid), what.c_str(),
+      // The daemon logs its own recycle with the reason and its RSS (GANTRY0204): the
+      // parent's line repeats it only at debug level. Deaths it did not choose are errors.
+      ap_log_error(APLOG_MARK, intentional ? APLOG_DEBUG : APLOG_ERR, 0, s_,
+                   "GANTRY0065: daemon process %u of group '%s' (pid %ld%s) %s after %s; %s",
+                   slot.index, g.name().c_str(), static_cast<long>(pid),
+                   was_standby ? ", a standby" : "", what.c_str(),
                    seconds_text(cause.lived_us).c_str(), next.c_str());
-      write_slot(generation.table, slot.table_slot, 0, 0, slot.restarts, generation.generation,
-                 planned, cause);
-      if (replace) {
+      if (!was_standby) {
+        slot.last_exit = cause;
         ++slot.restarts;
-        fork_slot(slot, delay);
+        write_slot(generation.table, slot.table_slot, 0, 0, slot.restarts, generation.generation,
+                   planned, cause);
       }
+      if (replace) refill(slot, delay);
       return;
     }
     case APR_OC_REASON_RESTART:
       // The MPM is reclaiming its children (stop, or a non-graceful restart): ours stop too.
-      if (slot.alive && !slot.stopping) {
-        slot.stopping = true;
-        kill(slot.proc.pid, SIGTERM);
-        write_slot(generation.table, slot.table_slot, slot.proc.pid, slot.started, slot.restarts,
+      slot.stopping = true;
+      if (cell.alive) {
+        kill(cell.proc.pid, SIGTERM);
+        write_slot(generation.table, slot.table_slot, cell.proc.pid, cell.started, slot.restarts,
                    generation.generation, true, slot.last_exit);
       }
       return;
@@ -479,13 +588,13 @@ void Supervisor::monitor() {
   // Back-stop for a fork that failed: there is no other timer in the parent.
   if (stopping_ || mpm_stopping()) return;
   for (Slot& slot : slots)
-    if (!slot.alive && !slot.stopping) fork_slot(slot, 0);
+    if (!slot.stopping) refill(slot, 0);
 }
 
-void slot_event(int reason, void* data, int status) {
-  auto* slot = static_cast<Slot*>(data);
-  run_guarded_void(slot->supervisor->server(), "daemon supervision",
-                   [&] { slot->supervisor->on_event(*slot, reason, status); });
+void cell_event(int reason, void* data, int status) {
+  auto* cell = static_cast<Cell*>(data);
+  run_guarded_void(cell->slot->supervisor->server(), "daemon supervision",
+                   [&] { cell->slot->supervisor->on_event(*cell, reason, status); });
 }
 
 // ---- Retired generations ---------------------------------------------------------------
@@ -613,20 +722,22 @@ int find_free(const auto& array, auto is_free) {
   return -1;
 }
 
-// Graceful restart: the old processes drain (SIGTERM) while the new generation starts.
+// Graceful restart: the old processes drain (kRetireSignal) while the new generation starts.
 void Supervisor::retire() {
   Retirement* r = retirement(s_, true);
   const apr_time_t now = apr_time_now();
   int table_ref = -1;
   std::uint32_t table_users = 0;
-  for (Slot& slot : slots) table_users += slot.alive ? 1 : 0;
+  for (Slot& slot : slots)
+    for (const Cell& cell : slot.cells) table_users += cell.alive ? 1 : 0;
   if (table_users) {
     table_ref = find_free(r->tables, [](const RetiredTable& t) { return t.users == 0; });
     if (table_ref >= 0) r->tables[table_ref] = {generation.table, table_users};
   }
   for (auto& g : generation.groups) {
     unsigned users = 0;
-    for (unsigned i = 0; i < g.processes; ++i) users += slots[g.first_slot + i].alive ? 1 : 0;
+    for (unsigned i = 0; i < g.processes; ++i)
+      for (const Cell& cell : slots[g.first_slot + i].cells) users += cell.alive ? 1 : 0;
     int socket_ref = -1;
     if (users) {
       socket_ref = find_free(r->sockets, [](const RetiredSocket& k) { return k.users == 0; });
@@ -639,27 +750,34 @@ void Supervisor::retire() {
     if (socket_ref < 0) unlink(g.socket_path.c_str());  // nobody left to use it
     for (unsigned i = 0; i < g.processes; ++i) {
       Slot& slot = slots[g.first_slot + i];
-      if (!slot.alive) continue;
-      kill(slot.proc.pid, SIGTERM);
-      write_slot(generation.table, slot.table_slot, slot.proc.pid, slot.started, slot.restarts,
-                 generation.generation, true, slot.last_exit);
-      const int at = find_free(r->procs, [](const RetiredProcess& p) { return p.pid == 0; });
-      if (at < 0) {  // more draining processes than we can track: do not leave strays
-        kill(slot.proc.pid, SIGKILL);
-        continue;
+      for (const Cell& cell : slot.cells) {
+        if (!cell.alive) continue;
+        // Not SIGTERM: the old processes serve the old children's last requests first,
+        // within graceful-timeout (a waiting standby simply dies of it).
+        kill(cell.proc.pid, kRetireSignal);
+        if (cell.index == 0 || !slot.handover || slot.handover->state(cell.index) != CellState::waiting)
+          write_slot(generation.table, slot.table_slot, cell.proc.pid, cell.started, slot.restarts,
+                     generation.generation, true, slot.last_exit);
+        const int at = find_free(r->procs, [](const RetiredProcess& p) { return p.pid == 0; });
+        if (at < 0) {  // more draining processes than we can track: do not leave strays
+          kill(cell.proc.pid, SIGKILL);
+          continue;
+        }
+        RetiredProcess& p = r->procs[at];
+        p.pid = cell.proc.pid;
+        p.generation = generation.generation;
+        p.index = slot.index;
+        p.started = cell.started;
+        p.kill_at = now + apr_time_from_sec(g.options().graceful_timeout.count() +
+                                             g.options().shutdown_timeout.count()) +
+                    kKillGrace;
+        p.table = table_ref >= 0 ? generation.table : nullptr;
+        p.slot = static_cast<std::uint32_t>(exit_record(slot, cell.index));
+        p.socket = socket_ref;
+        p.table_ref = table_ref;
+        p.sigkilled = false;
+        apr_cpystrn(p.group, g.name().c_str(), sizeof p.group);
       }
-      RetiredProcess& p = r->procs[at];
-      p.pid = slot.proc.pid;
-      p.generation = generation.generation;
-      p.index = slot.index;
-      p.started = slot.started;
-      p.kill_at = now + apr_time_from_sec(g.options().shutdown_timeout.count()) + kKillGrace;
-      p.table = table_ref >= 0 ? generation.table : nullptr;
-      p.slot = static_cast<std::uint32_t>(slot.table_slot);
-      p.socket = socket_ref;
-      p.table_ref = table_ref;
-      p.sigkilled = false;
-      apr_cpystrn(p.group, g.name().c_str(), sizeof p.group);
     }
   }
   if (table_ref < 0) DaemonTable::destroy(generation.table);
@@ -672,7 +790,8 @@ void Supervisor::stop() {
   std::vector<pid_t> pids;
   std::int64_t wait_seconds = 0;
   for (Slot& slot : slots)
-    if (slot.alive) pids.push_back(slot.proc.pid);
+    for (const Cell& cell : slot.cells)
+      if (cell.alive) pids.push_back(cell.proc.pid);
   for (auto& g : generation.groups)
     wait_seconds = std::max<std::int64_t>(wait_seconds, g.options().shutdown_timeout.count());
   Retirement* r = retirement(s_, false);
@@ -720,6 +839,10 @@ void Supervisor::cleanup() {
   // DESTROY_CONFIG: a restart is re-reading the configuration; EXITING: Apache stops.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_DESTROY_CONFIG) retire();
   else stop();
+  // The daemons keep their own mapping of the hand-over page; the parent is done with it.
+  unmap_handovers(handovers_, slots.size());
+  handovers_ = nullptr;
+  for (Slot& slot : slots) slot.handover = nullptr;
 }
 
 apr_status_t supervisor_cleanup(void* data) {

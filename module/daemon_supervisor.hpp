@@ -13,7 +13,7 @@
 //   child_init    an Apache child closes the listening sockets (only daemons accept).
 //   monitor       (every ~10 s in the parent) SIGKILLs drained processes of an old
 //                 generation that outlived their shutdown-timeout.
-//   pconf cleanup graceful restart: old processes get SIGTERM (drain) and are handed to
+//   pconf cleanup graceful restart: old processes get SIGHUP (serve the last requests, drain) and are handed to
 //                 the next generation, which reaps them and removes their socket when the
 //                 last one is gone, so an old Apache child finishing a request never
 //                 finds its socket missing. Stop: SIGTERM, SIGKILL after shutdown-timeout.

@@ -50,8 +50,6 @@ struct DaemonRunSpec {
   double shutdown_timeout = 5;
   double restart_interval = 0;
   double interrupt_timeout = 0;            // 0: request-timeout restarts at once
-  // Raises mod_wsgi.RequestTimeout in the thread with this pthread id; writes its stack.
-  std::function<bool(unsigned long, std::string*)> interrupt;
   double deadlock_timeout = 300;
   double socket_timeout = 60;
   double queue_timeout = 0;               // queue-timeout: 504 a request queued longer

@@ -4,7 +4,7 @@
 //   WSGIDaemonProcess NAME [option=value ...]
 //
 // Every option mod_wsgi 4.9 accepts is accepted here with the same meaning and default
-// (so existing configs parse unchanged), plus Gantry's own: maximum-memory,
+// (so existing configs parse unchanged), interrupt-timeout from mod_wsgi 6, plus Gantry's own: maximum-memory,
 // maximum-requests-jitter and memory-growth-log. All facts about an option (its kind,
 // bounds, default, whether Gantry acts on it yet, a one-line doc) live in ONE table,
 // daemon_option_specs(); parsing, validation, the `apachectl -t` messages, the start-up
@@ -76,6 +76,7 @@ struct DaemonOptions {
   std::int64_t maximum_requests = 0;  // 0 = unlimited
   std::chrono::seconds inactivity_timeout{0};
   std::chrono::seconds request_timeout{0};
+  std::chrono::seconds interrupt_timeout{0};  // 0 = restart at request-timeout, no interrupt
   std::chrono::seconds graceful_timeout{15};
   std::chrono::seconds eviction_timeout{0};  // 0 = graceful-timeout
   std::chrono::seconds shutdown_timeout{5};

@@ -53,6 +53,10 @@ struct PythonApi {
   void (*after_fork_child)();
   // At process exit: runs atexit handlers; does not wait on sub-interpreter teardown.
   void (*shutdown)();
+  // interrupt-timeout (daemon): raises mod_wsgi.RequestTimeout in the request thread with
+  // this pthread id and writes its Python stack to *stack; false if it runs no Python.
+  // Takes the GIL, so it may block: call it from a thread of its own.
+  bool (*interrupt_thread)(unsigned long thread_id, std::string* stack);
 };
 
 }  // namespace gantry

@@ -181,15 +181,14 @@ BOOST_AUTO_TEST_CASE(structural_errors) {
 
 BOOST_AUTO_TEST_CASE(not_yet_effective_lists_given_lifecycle_options) {
   const DaemonOptions o = parse_daemon_process(
-      "app", {"threads=5", "maximum-requests=1000", "inactivity-timeout=300",
+      "app", {"threads=5", "maximum-requests=1000", "startup-timeout=30",
               "maximum-memory=512M", "newrelic-environment=prod"});
   const auto names = gantry::not_yet_effective(o);
   BOOST_TEST((std::vector<std::string_view>(names.begin(), names.end()) ==
-              std::vector<std::string_view>{"maximum-requests", "inactivity-timeout",
-                                            "maximum-memory", "newrelic-environment"}));
+              std::vector<std::string_view>{"startup-timeout", "newrelic-environment"}));
   const std::string warning = gantry::not_yet_effective_warning(o);
   BOOST_TEST(warning.rfind("GANTRY0307: WSGIDaemonProcess app: ", 0) == 0);
-  BOOST_TEST(contains(warning, "maximum-requests, inactivity-timeout, maximum-memory"));
+  BOOST_TEST(contains(warning, "startup-timeout, newrelic-environment"));
 }
 
 BOOST_AUTO_TEST_CASE(table_is_consistent) {

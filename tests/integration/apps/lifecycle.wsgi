@@ -1,0 +1,54 @@
+"""App for the daemon lifecycle tests: every answer names the process that served it, so a
+test can see when a process was recycled, and some URLs misbehave on purpose (sleep, grow,
+burn CPU, hold the GIL) to trip one limit each."""
+import ctypes
+import json
+import os
+import time
+from urllib.parse import parse_qs
+
+# Kept alive on purpose: /grow must make the process bigger and keep it that way.
+_hoard = []
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    seconds = float(query.get("s", ["0"])[0])
+    info = {"pid": os.getpid()}
+    if path == "/sleep":
+        time.sleep(seconds)
+    elif path == "/grow":
+        # 100 MB that stays resident: bytes multiplication writes every page.
+        _hoard.append(b"x" * (100 * 1024 * 1024))
+    elif path == "/spin":
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+    elif path == "/gil":
+        # libc sleep() called through PyDLL keeps the GIL: the whole interpreter stalls.
+        ctypes.PyDLL(None).sleep(int(seconds))
+    elif path == "/alloc":
+        try:
+            block = bytearray(int(query["mb"][0]) * 1024 * 1024)
+            info["allocated"] = len(block)
+        except MemoryError:
+            info["allocated"] = 0
+    elif path == "/nice":
+        info["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
+    elif path == "/limits":
+        import resource
+        info["cpu"] = resource.getrlimit(resource.RLIMIT_CPU)[0]
+        info["data"] = resource.getrlimit(resource.RLIMIT_DATA)[0]
+        info["as"] = resource.getrlimit(resource.RLIMIT_AS)[0]
+    info["rss"] = _rss_bytes()
+    info["script_reloading"] = environ.get("mod_wsgi.script_reloading")
+    body = json.dumps(info).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
