@@ -52,8 +52,7 @@ bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 
 // --- FrameReader ---------------------------------------------------------------------
 
-FrameReader::FrameReader(int fd, bool accept_fds)
-    : fd_(fd), accept_fds_(accept_fds), buffer_(kReadBuffer), peak_(kReadBuffer) {}
+FrameReader::FrameReader(int fd, bool accept_fds) : fd_(fd), accept_fds_(accept_fds) {}
 
 FrameReader::~FrameReader() {
   for (int fd : fds_) ::close(fd);
@@ -66,33 +65,45 @@ int FrameReader::take_fd() {
   return fd;
 }
 
+void FrameReader::resize(std::size_t size) {
+  // new char[]: default-initialised, so no zero-fill of memory recv() is about to write.
+  std::unique_ptr<char[]> bigger(new char[size]);
+  if (end_ > 0) std::memcpy(bigger.get(), buffer_.get(), end_);
+  buffer_ = std::move(bigger);
+  size_ = size;
+  peak_ = std::max(peak_, size_);
+}
+
 void FrameReader::make_room(std::size_t needed) {
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    if (buffer_.size() > kReadBuffer && needed <= kReadBuffer) {
-      buffer_.resize(kReadBuffer);
-      buffer_.shrink_to_fit();
-    }
+    if (size_ > kReadBuffer && needed <= kReadBuffer) resize(kReadBuffer);
   }
+  if (size_ == 0) resize(std::max(needed, kReadBuffer));
   // Slide the unread bytes to the front when the next frame would not fit behind them,
   // or when so little room is left that the next recv would be a tiny one.
-  const bool frame_does_not_fit = buffer_.size() - begin_ < needed;
-  const bool tail_too_small = buffer_.size() - end_ < 4096;
+  const bool frame_does_not_fit = size_ - begin_ < needed;
+  const bool tail_too_small = size_ - end_ < 4096;
   if (begin_ > 0 && (frame_does_not_fit || tail_too_small)) {
-    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
-  if (buffer_.size() < needed) {
-    // Only reached with `needed` already checked against max_payload() by parse_header.
-    buffer_.resize(needed);
-    peak_ = std::max(peak_, buffer_.size());
-  }
+  // Only reached with `needed` already checked against max_payload() by parse_header.
+  if (size_ < needed) resize(needed);
+}
+
+void FrameReader::preload(std::string_view bytes) {
+  if (bytes.empty()) return;
+  make_room(end_ - begin_ + bytes.size());
+  if (size_ - end_ < bytes.size()) resize(end_ + bytes.size());
+  std::memcpy(buffer_.get() + end_, bytes.data(), bytes.size());
+  end_ += bytes.size();
 }
 
 long FrameReader::receive() {
-  char* into = buffer_.data() + end_;
-  const std::size_t room = buffer_.size() - end_;
+  char* into = buffer_.get() + end_;
+  const std::size_t room = size_ - end_;
   while (true) {
     ssize_t n;
     if (!accept_fds_) {
@@ -137,10 +148,10 @@ FrameReader::Result FrameReader::try_read(bool may_receive) {
   while (true) {
     const std::size_t available = end_ - begin_;
     if (available >= kHeaderSize) {
-      const FrameHeader header = parse_header(buffer_.data() + begin_);
+      const FrameHeader header = parse_header(buffer_.get() + begin_);
       const std::size_t total = kHeaderSize + header.length;
       if (available >= total) {
-        Frame frame{header, std::string_view(buffer_.data() + begin_ + kHeaderSize, header.length)};
+        Frame frame{header, std::string_view(buffer_.get() + begin_ + kHeaderSize, header.length)};
         begin_ += total;
         return {Status::frame, frame};
       }
@@ -157,7 +168,7 @@ FrameReader::Result FrameReader::try_read(bool may_receive) {
                        std::to_string(end_ - begin_) + " bytes of it received";
     if (end_ - begin_ >= kHeaderSize)
       what += ", " + frame_name(static_cast<std::uint8_t>(buffer_[begin_])) + " of " +
-              std::to_string(kHeaderSize + parse_header(buffer_.data() + begin_).length);
+              std::to_string(kHeaderSize + parse_header(buffer_.get() + begin_).length);
     throw ProtocolError(ProtocolError::Kind::truncated, what + ")");
   }
 }

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 namespace gantry {
 
@@ -25,28 +26,33 @@ constexpr std::size_t kBatchLimit = 64 * 1024;
 // Chunks framed per sendmsg round of a large write; bounds the writer's bookkeeping
 // (a few KiB) however large the write is.
 constexpr int kFramesPerSend = 64;
+// The first recv's buffer: HELLO plus a typical REQUEST (1-2 KiB of environ). A larger
+// REQUEST simply finishes arriving through the reader.
+constexpr std::size_t kHelloRecv = 4096;
 
-// Reads the HELLO frame into a fixed buffer, rejecting the peer as soon as the bytes
-// received so far are wrong (so garbage is refused without waiting for 52 bytes).
-// Returns `fd` so that it can run in the member initialiser list, before the reader
-// allocates its buffer.
-int receive_hello(int fd, const protocol::Secret& secret, std::chrono::milliseconds timeout) {
-  std::array<char, kHeaderSize + protocol::kHelloPayload> hello;
+// Receives the HELLO frame into a fixed stack buffer, rejecting the peer as soon as the
+// bytes received so far are wrong (so garbage is refused without waiting for 52 bytes).
+// The Apache child sends HELLO and REQUEST together, so the same recv usually brings the
+// whole REQUEST too (one recv per request instead of two); the bytes after HELLO are left
+// in `buffer` and their count returned. Nothing is allocated before the secret is checked.
+std::size_t receive_hello(int fd, const protocol::Secret& secret, std::chrono::milliseconds timeout,
+                          std::span<char, kHelloRecv> buffer) {
+  constexpr std::size_t kHello = kHeaderSize + protocol::kHelloPayload;
   std::size_t got = 0;
-  while (got < hello.size()) {
-    const ssize_t n = ::recv(fd, hello.data() + got, hello.size() - got, MSG_DONTWAIT);
+  while (got < kHello) {
+    const ssize_t n = ::recv(fd, buffer.data() + got, buffer.size() - got, MSG_DONTWAIT);
     if (n > 0) {
       const bool had_header = got >= kHeaderSize;
       const bool had_magic = got >= kHeaderSize + protocol::kMagic.size();
       got += static_cast<std::size_t>(n);
       if (!had_magic && got >= kHeaderSize + protocol::kMagic.size() &&
-          std::memcmp(hello.data() + kHeaderSize, protocol::kMagic.data(),
+          std::memcmp(buffer.data() + kHeaderSize, protocol::kMagic.data(),
                       protocol::kMagic.size()) != 0) {
         throw ProtocolError(ProtocolError::Kind::bad_magic,
                             "the peer did not start with a Gantry HELLO (wrong magic bytes)");
       }
       if (!had_header && got >= kHeaderSize) {
-        const auto header = protocol::parse_header(hello.data());
+        const auto header = protocol::parse_header(buffer.data());
         if (header.type != FrameType::hello)
           throw ProtocolError(ProtocolError::Kind::unexpected_frame,
                               "the first frame must be HELLO, not " +
@@ -70,18 +76,18 @@ int receive_hello(int fd, const protocol::Secret& secret, std::chrono::milliseco
       throw ChannelError(ChannelError::Kind::timeout,
                          "no complete HELLO within " + std::to_string(timeout.count()) + " ms");
   }
-  protocol::check_hello(hello, secret);
-  return fd;
+  protocol::check_hello(buffer.first<kHello>(), secret);
+  return got - kHello;
 }
 
 }  // namespace
 
 SocketChannel::SocketChannel(int fd, const protocol::Secret& secret,
                              const SocketChannelOptions& options)
-    : fd_(receive_hello(fd, secret, options.socket_timeout)),
-      options_(options),
-      reader_(fd),
-      writer_(fd) {
+    : fd_(fd), options_(options), reader_(fd), writer_(fd) {
+  std::array<char, kHelloRecv> first;  // uninitialised on purpose: recv fills it
+  const std::size_t after_hello = receive_hello(fd, secret, options_.socket_timeout, first);
+  reader_.preload(std::string_view(first.data() + kHeaderSize + protocol::kHelloPayload, after_hello));
   const auto frame = reader_.read(options_.socket_timeout);
   if (frame.header.type != FrameType::request)
     throw ProtocolError(ProtocolError::Kind::unexpected_frame,

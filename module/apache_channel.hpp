@@ -22,6 +22,11 @@ class ApacheChannel final : public RequestChannel {
 
   std::span<const EnvEntry> environ() const override { return environ_; }
   ServerTraits traits() const override { return traits_; }
+  // Adds a key known only once the request is under way (daemon mode: the connect
+  // statistics mod_wsgi reports), before the environ is sent anywhere.
+  void add_environ(std::string key, std::string value) {
+    environ_.push_back({std::move(key), std::move(value)});
+  }
   std::size_t read(char* buffer, std::size_t size) override;
   void start_response(std::string_view status, const std::vector<Header>& headers) override;
   void write(std::string_view data) override;

@@ -7,6 +7,7 @@ namespace gantry::wsgi {
 namespace {
 
 constexpr std::size_t kMaxCachedKeys = 512;
+constexpr Py_ssize_t kWsgiKeys = 13;  // the wsgi.* and mod_wsgi.* entries build_environ adds
 
 py::Ref interned(std::string_view s) {
   PyObject* str = PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
@@ -94,7 +95,13 @@ py::Ref version_tuple(std::string_view dotted) {
 
 py::Ref build_environ(EnvironKeys& keys, std::span<const EnvEntry> cgi, const ServerTraits& traits,
                       const RequestCount& count, PyObject* input, PyObject* errors, PyObject* file_wrapper, bool& is_head) {
+  // Presized: ~45 CGI variables plus the wsgi.* keys would otherwise grow the table
+  // 8 -> 16 -> 32 -> 64, re-inserting every entry each time.
+#if PY_VERSION_HEX < 0x030D0000
+  py::Ref environ = py::Ref::steal(_PyDict_NewPresized(static_cast<Py_ssize_t>(cgi.size()) + kWsgiKeys));
+#else
   py::Ref environ = py::Ref::steal(PyDict_New());
+#endif
   if (!environ) return {};
   PyObject* d = environ.get();
   bool https = false;

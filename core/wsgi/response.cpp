@@ -202,10 +202,15 @@ std::optional<Response::Send> Response::write(std::string_view data, bool flush)
       data = data.substr(0, static_cast<std::size_t>(room));
     }
   }
-  state = finish_headers();
-  if (!state || *state != Send::ok || data.empty()) return state;
+  if (data.empty()) return finish_headers();
+  // The headers (if not sent yet) and this block under one GIL release: every release is
+  // a chance for a hand-off to another request thread, and a hello-world response is
+  // exactly one of these calls.
+  const bool send_headers = !headers_sent_;
+  headers_sent_ = true;  // set while holding the GIL; on failure unknown how much went out
   try {
     py::GilRelease unlocked;
+    if (send_headers) channel_.start_response(status_, headers_);
     channel_.write(data);
     if (flush) channel_.flush();
   } catch (const ChannelError& e) {

@@ -36,12 +36,17 @@ struct SocketChannelOptions {
 
 class SocketChannel final : public RequestChannel {
  public:
-  // Reads and checks HELLO, then reads REQUEST. Nothing beyond a fixed 52-byte buffer is
-  // allocated before the secret has been checked. Throws protocol::ProtocolError for a
+  // Reads and checks HELLO, then reads REQUEST. Nothing is allocated (only a fixed stack
+  // buffer is used) before the secret has been checked. Throws protocol::ProtocolError for a
   // peer that is refused or breaks the protocol, ChannelError for a hang-up or timeout.
   SocketChannel(int fd, const protocol::Secret& secret, const SocketChannelOptions& options);
 
   std::span<const EnvEntry> environ() const override { return environ_; }
+  // Adds a variable only the daemon knows (mod_wsgi.daemon_start) to the REQUEST's environ,
+  // so the daemon need not copy the whole environ into a wrapper channel to extend it.
+  void add_environ(std::string key, std::string value) {
+    environ_.push_back({std::move(key), std::move(value)});
+  }
   ServerTraits traits() const override { return traits_; }
   std::size_t read(char* buffer, std::size_t size) override;
   void start_response(std::string_view status, const std::vector<Header>& headers) override;

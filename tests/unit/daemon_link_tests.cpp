@@ -574,22 +574,26 @@ std::string hello(std::uint16_t version = p::kProtocolVersion, const p::Secret& 
 
 }  // namespace
 
+// The daemon may receive what follows HELLO in the same recv (H-E: one recv per request),
+// but it interprets nothing after a HELLO that fails: bytes that would be refused for
+// another reason (an unknown frame type) must not change which refusal the peer gets.
 BOOST_AUTO_TEST_CASE(wrong_version_without_reading_further) {
   RawPair pair;
-  std::string request;
-  p::append_request(request, std::vector<gantry::EnvEntry>{{"A", "B"}}, {});
-  pair.send(hello(2) + request);
+  char garbage[8];
+  p::put_header(garbage, p::FrameType::data, 0);
+  garbage[0] = 42;
+  pair.send(hello(2) + std::string(garbage, 8));
   BOOST_TEST((rejection(pair) == p::ProtocolError::Kind::bad_version));
-  BOOST_TEST(pair.unread() == request.size());  // the REQUEST was never touched
 }
 
 BOOST_AUTO_TEST_CASE(wrong_secret_without_reading_further) {
   RawPair pair;
   p::Secret other = kSecret;
   other[0] ^= 0x80;
-  pair.send(hello(p::kProtocolVersion, other) + "trailing bytes");
+  char huge[8];
+  p::put_header(huge, p::FrameType::request, 0xfffffff0u);
+  pair.send(hello(p::kProtocolVersion, other) + std::string(huge, 8) + "trailing bytes");
   BOOST_TEST((rejection(pair) == p::ProtocolError::Kind::bad_secret));
-  BOOST_TEST(pair.unread() == 14u);
 }
 
 BOOST_AUTO_TEST_CASE(garbage_is_refused_after_eight_bytes) {
