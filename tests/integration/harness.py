@@ -11,6 +11,7 @@ whole point of a drop-in replacement. Stdlib only: the tests run under Debian's 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import http.client
 import os
@@ -823,6 +824,21 @@ def _kill_leftovers() -> None:
         apache._kill_hard()
 
 
+@contextlib.contextmanager
+def running(apache: "Apache", prepare=None):
+    """Runs `prepare(apache)` (files the config needs), starts `apache`, yields it, then stops
+    it - which checks its logs and that every process it had is gone - and always removes its
+    ServerRoot (kept only when a check failed)."""
+    try:
+        if prepare:
+            prepare(apache)
+        apache.start()
+        yield apache
+        apache.stop()
+    finally:
+        apache.cleanup()
+
+
 def server(config: str, **kw):
     """A module-scoped pytest fixture: one Apache with `config` per MPM and mode (embedded,
     daemon: see MODES), shared by the tests of the module that use it."""
@@ -830,13 +846,8 @@ def server(config: str, **kw):
 
     @pytest.fixture(scope="module")
     def _server(mpm, mode):
-        apache = Apache(config, mpm=mpm, mode=mode, **kw)
-        try:
-            apache.start()
+        with running(Apache(config, mpm=mpm, mode=mode, **kw)) as apache:
             yield apache
-            apache.stop()
-        finally:
-            apache.cleanup()
     # A config that declares its own daemon groups has chosen where its apps run: it is
     # not run a second time under DAEMON_CONFIG (conftest's pytest_generate_tests).
     _server.gantry_own_mode = "WSGIDaemonProcess" in config

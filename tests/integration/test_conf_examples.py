@@ -23,13 +23,9 @@ def example_server(name: str):
     def _server(mpm):
         text = (EXAMPLES / name).read_text().replace("@SAMPLE_APP@", "@ROOT@/sample-app")
         apache = harness.Apache(text, mpm=mpm, name=name.split(".")[0])
-        shutil.copytree(EXAMPLES / "sample-app", apache.root / "sample-app")
-        try:
-            apache.start()
+        copy_app = lambda a: shutil.copytree(EXAMPLES / "sample-app", a.root / "sample-app")  # noqa: E731
+        with harness.running(apache, copy_app):
             yield apache
-            apache.stop()
-        finally:
-            apache.cleanup()
     return _server
 
 

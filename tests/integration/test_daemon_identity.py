@@ -13,9 +13,7 @@
 """
 import glob
 import grp
-import os
 import pwd
-import signal
 import socket
 import struct
 import subprocess
@@ -54,13 +52,8 @@ def ensure_test_user() -> pwd.struct_passwd:
 @pytest.fixture(scope="module")
 def apache(mpm):
     ensure_test_user()
-    a = harness.Apache(CONFIG, mpm=mpm, name="identity")
-    try:
-        a.start()
+    with harness.running(harness.Apache(CONFIG, mpm=mpm, name="identity")) as a:
         yield a
-        a.stop()
-    finally:
-        a.cleanup()
 
 
 def info(apache, prefix):

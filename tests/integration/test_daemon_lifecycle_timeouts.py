@@ -5,7 +5,6 @@ Event MPM only: everything here happens inside the daemon process (its timers, s
 rlimits) and the Apache child only forwards; the MPM-dependent side of a recycle (children
 connecting while processes are replaced, graceful restarts) runs under both MPMs in
 test_daemon_lifecycle.py and test_daemon_lifecycle_graceful.py."""
-import json
 import os
 import re
 import signal

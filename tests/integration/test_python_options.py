@@ -50,26 +50,14 @@ def make_venv(apache):
 
 @pytest.fixture(scope="module")
 def venv_server(mpm):
-    a = harness.Apache(VENV, mpm=mpm, name="venv")
-    try:
-        make_venv(a)
-        a.start()
+    with harness.running(harness.Apache(VENV, mpm=mpm, name="venv"), make_venv) as a:
         yield a
-        a.stop()
-    finally:
-        a.cleanup()
 
 
 @pytest.fixture(scope="module")
 def venv_daemon_server(mpm):
-    a = harness.Apache(VENV_DAEMON, mpm=mpm, name="venv-daemon")
-    try:
-        make_venv(a)
-        a.start()
+    with harness.running(harness.Apache(VENV_DAEMON, mpm=mpm, name="venv-daemon"), make_venv) as a:
         yield a
-        a.stop()
-    finally:
-        a.cleanup()
 
 
 def fetch(apache):
