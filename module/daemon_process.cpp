@@ -263,15 +263,14 @@ void change_directory(const Context& c) {
 
 DaemonMain load_daemon_entry(const Context& c) {
   const std::string path = python_object_path();
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  std::string why;
+  void* handle = open_python_object(why);
   if (!handle) {
-    const char* why = dlerror();
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
                  "GANTRY0059: daemon process %u of group '%s' (pid %ld) cannot load the Python"
-                 " side %s: %s - install mod_gantry_python.so from the same build next to"
+                 " side %s - install mod_gantry_python.so from the same build next to"
                  " mod_gantry.so and check that libpython can be found",
-                 c.index, c.group.name().c_str(), static_cast<long>(getpid()), path.c_str(),
-                 why ? why : "unknown error");
+                 c.index, c.group.name().c_str(), static_cast<long>(getpid()), why.c_str());
     exit_daemon(kStartupFailed);
   }
   auto entry = reinterpret_cast<DaemonMain>(dlsym(handle, kDaemonEntrySymbol));
@@ -340,6 +339,10 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
     if (start.delay_seconds) sleep(start.delay_seconds);
     close_inherited_descriptors(c);
     if (!group.options().display_name.empty()) set_process_title(group.options().display_name);
+    // Loaded while still root and outside any chroot, as Apache loads every module: the
+    // build or install directory need not be readable by the daemon's user (a checkout under
+    // /root) nor exist inside chroot=. Loading maps libpython; it does not start Python.
+    DaemonMain entry = load_daemon_entry(c);
     enter_chroot(c);
     apply_limits(c);
     drop_privileges(c);
@@ -354,7 +357,6 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
                  process_index, group.name().c_str(), static_cast<long>(getpid()),
                  static_cast<long>(getuid()), static_cast<long>(getgid()),
                  static_cast<long>(group.options().threads));
-    DaemonMain entry = load_daemon_entry(c);
     DaemonRunSpec spec = make_spec(s, global, generation, group, process_index);
     if (std::atomic<std::uint64_t>* rss = start.rss)
       spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };

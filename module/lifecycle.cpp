@@ -92,6 +92,7 @@ extern "C" int gantry_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* pt
     global.python.process_group.clear();
     global.python.logger = &process_logger();
     warn_about_config(s, global);
+    hold_python_object();
     // Daemon mode: sockets, secret, status table and the daemon processes. Before
     // start_python below, so daemons fork from a parent without Python in it.
     if (int rc = start_daemon_groups(pconf, ptemp, s, global); rc != OK) return rc;

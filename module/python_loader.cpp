@@ -3,6 +3,7 @@
 #include <http_log.h>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "apache_log.hpp"
@@ -28,6 +29,30 @@ std::string python_object_path() {
 }
 
 namespace {
+int held_fd = -1;  // see hold_python_object(); inherited by every forked process
+}  // namespace
+
+void hold_python_object() {
+  if (held_fd >= 0) close(held_fd);
+  held_fd = open(python_object_path().c_str(), O_RDONLY | O_CLOEXEC);  // -1: the path is reported later
+}
+
+void* open_python_object(std::string& error) {
+  const std::string path = python_object_path();
+  if (void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) return handle;
+  const char* why = dlerror();
+  error = path + ": " + (why ? why : "unknown error");
+  if (held_fd < 0) return nullptr;
+  // /proc/self/fd/N re-opens the file the parent opened as root: only the file's own mode
+  // is checked, not the directories on its path.
+  const std::string via_fd = "/proc/self/fd/" + std::to_string(held_fd);
+  if (void* handle = dlopen(via_fd.c_str(), RTLD_NOW | RTLD_GLOBAL)) return handle;
+  why = dlerror();
+  error += std::string("; through the descriptor opened at start-up: ") + (why ? why : "unknown error");
+  return nullptr;
+}
+
+namespace {
 
 // Once Python runs here, this object must stay mapped too: Python holds our Logger (code
 // and vtable in this object) for the life of the process, but Apache unloads and reloads
@@ -40,14 +65,14 @@ void pin_this_object() {
 
 const PythonApi* load_api(server_rec* s, PythonRuntime& rt) {
   const std::string path = python_object_path();
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  std::string why;
+  void* handle = open_python_object(why);
   if (!handle) {
-    const char* why = dlerror();
-    rt.error = std::string("cannot load ") + path + ": " + (why ? why : "unknown error");
+    rt.error = "cannot load " + why;
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
-                 "GANTRY0010: cannot load the Python side %s: %s - install it next to"
+                 "GANTRY0010: cannot load the Python side %s - install it next to"
                  " mod_gantry.so (same build) and check that libpython can be found",
-                 path.c_str(), why ? why : "unknown error");
+                 why.c_str());
     return nullptr;
   }
   using Entry = const PythonApi* (*)();

@@ -27,4 +27,13 @@ bool start_python(server_rec* s, const PythonSettings& settings);
 // The directory mod_gantry.so was loaded from, and the Python object's path in it.
 std::string python_object_path();
 
+// In the root parent at each (re)configuration: opens the Python object so that processes
+// which load it after dropping privileges or entering a chroot can do so through the
+// inherited descriptor, even when its directory is not searchable by their user.
+void hold_python_object();
+
+// dlopen()s the Python object: by its path, else through the descriptor from
+// hold_python_object(). nullptr with `error` set on failure.
+void* open_python_object(std::string& error);
+
 }  // namespace gantry::module
