@@ -81,8 +81,8 @@ class Forwarder {
   const ForwardLimits& limits_;
   FrameReader reader_;
   FrameWriter writer_;
-  std::vector<char> body_buffer_;  // the chunk being sent; allocated on the first grant
-  std::vector<char> file_buffer_;  // only for a FILE apache_side cannot sendfile()
+  protocol::ChunkBuffer body_buffer_;  // the chunk being sent; allocated on the first grant
+  protocol::ChunkBuffer file_buffer_;  // only for a FILE apache_side cannot sendfile()
 
   std::uint64_t credit_ = 0;
   bool body_done_ = false;
@@ -123,11 +123,11 @@ void Forwarder::protocol_failure(const std::string& what) {
 }
 
 void Forwarder::produce_body() {
-  if (body_buffer_.empty()) body_buffer_.resize(protocol::kMaxChunk);
+  char* const buffer = body_buffer_.get(protocol::kMaxChunk);
   const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(credit_, body_buffer_.size()));
   std::size_t got = 0;
   try {
-    got = apache_.read(body_buffer_.data(), want);
+    got = apache_.read(buffer, want);
   } catch (const ChannelError& error) {
     body_done_ = true;
     if (error.kind() == ChannelError::Kind::client_gone) {
@@ -145,7 +145,7 @@ void Forwarder::produce_body() {
     return;
   }
   credit_ -= got;
-  writer_.append_borrowed(FrameType::body, std::string_view(body_buffer_.data(), got));
+  writer_.append_borrowed(FrameType::body, std::string_view(buffer, got));
 }
 
 void Forwarder::send_queued(bool& progressed) {
@@ -320,10 +320,10 @@ void Forwarder::on_file(std::string_view payload) {
 }
 
 void Forwarder::copy_file(int fd, std::uint64_t offset, std::uint64_t length) {
-  if (file_buffer_.empty()) file_buffer_.resize(protocol::kMaxChunk);
+  char* const buffer = file_buffer_.get(protocol::kMaxChunk);
   while (length > 0) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, file_buffer_.size()));
-    const ssize_t n = ::pread(fd, file_buffer_.data(), want, static_cast<off_t>(offset));
+    const ssize_t n = ::pread(fd, buffer, want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return fail(ForwardFailure::daemon_aborted,
@@ -331,7 +331,7 @@ void Forwarder::copy_file(int fd, std::uint64_t offset, std::uint64_t length) {
                       " bytes early (" + (n < 0 ? std::strerror(errno) : "end of file") +
                       "; was it truncated while being served?); the client connection is aborted");
     }
-    apache_.write(std::string_view(file_buffer_.data(), static_cast<std::size_t>(n)));
+    apache_.write(std::string_view(buffer, static_cast<std::size_t>(n)));
     offset += static_cast<std::uint64_t>(n);
     length -= static_cast<std::uint64_t>(n);
   }
@@ -384,7 +384,7 @@ ForwardResult Forwarder::run(const protocol::Secret& secret) {
     }
   }
   result_.peak_buffer_bytes = reader_.peak_buffer_bytes() + writer_.peak_buffer_bytes() +
-                              body_buffer_.capacity() + file_buffer_.capacity();
+                              body_buffer_.size() + file_buffer_.size();
   return std::move(result_);
 }
 

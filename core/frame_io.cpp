@@ -2,6 +2,7 @@
 #include "gantry/frame_io.hpp"
 
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -10,14 +11,69 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <new>
 
 namespace gantry::protocol {
 
 namespace {
 
-// The receive buffer holds the largest frame of the hot path (a full BODY/DATA chunk);
-// it grows only for a larger control frame, and shrinks back once that is consumed.
+// The receive buffer starts small: a small request's frames (REQUEST, RESPONSE_START, a
+// short DATA, END) fit in it. It grows to hold a full BODY/DATA chunk when a frame needs
+// more, beyond that only for a larger control frame, and shrinks back to the chunk size
+// once that is consumed.
+constexpr std::size_t kSmallReadBuffer = 16 * 1024;
 constexpr std::size_t kReadBuffer = kHeaderSize + kMaxChunk;
+// Buffers this large are mapped with mmap(), and chunk-sized ones are kept for reuse in
+// a small process-wide pool instead of being unmapped. Why not malloc(): an Apache child
+// runs 64 or more threads, glibc gives threads their own malloc arenas, and each arena
+// keeps up to its trim threshold (128 KiB) of freed memory resident: chunk-sized buffers
+// from malloc left an Apache child ~3 MiB larger after a streaming load. Why the pool:
+// mapping and unmapping per request doubled the Apache child's CPU on a streaming load
+// (page faults and TLB shootdowns serialise on the address space of 64 threads).
+constexpr std::size_t kMapAtLeast = 32 * 1024;
+constexpr std::size_t kPooledBuffers = 16;  // at most 16 x 64 KiB stay resident
+
+struct BufferPool {
+  std::mutex mutex;
+  char* free[kPooledBuffers] = {};
+  std::size_t count = 0;
+};
+
+BufferPool& buffer_pool() {
+  static BufferPool* pool = new BufferPool;  // never destroyed: threads may still release at exit
+  return *pool;
+}
+
+char* allocate_buffer(std::size_t size) {
+  if (size < kMapAtLeast) return new char[size];  // default-initialised: no zero fill
+  if (size == kReadBuffer) {
+    BufferPool& pool = buffer_pool();
+    std::lock_guard lock(pool.mutex);
+    if (pool.count > 0) return pool.free[--pool.count];
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<char*>(p);
+}
+
+void release_buffer(char* buffer, std::size_t size) noexcept {
+  if (buffer == nullptr) return;
+  if (size < kMapAtLeast) {
+    delete[] buffer;
+    return;
+  }
+  if (size == kReadBuffer) {
+    BufferPool& pool = buffer_pool();
+    std::lock_guard lock(pool.mutex);
+    if (pool.count < kPooledBuffers) {
+      pool.free[pool.count++] = buffer;
+      return;
+    }
+  }
+  ::munmap(buffer, size);
+}
+
 // A batch that grew past this (a huge RESPONSE_START) is released once it is sent.
 constexpr std::size_t kKeepBatch = 256 * 1024;
 // iovecs per sendmsg: the socket takes a few hundred KiB per call at most, so more
@@ -56,6 +112,7 @@ FrameReader::FrameReader(int fd, bool accept_fds) : fd_(fd), accept_fds_(accept_
 
 FrameReader::~FrameReader() {
   for (int fd : fds_) ::close(fd);
+  release_buffer(buffer_, size_);
 }
 
 int FrameReader::take_fd() {
@@ -66,10 +123,10 @@ int FrameReader::take_fd() {
 }
 
 void FrameReader::resize(std::size_t size) {
-  // new char[]: default-initialised, so no zero-fill of memory recv() is about to write.
-  std::unique_ptr<char[]> bigger(new char[size]);
-  if (end_ > 0) std::memcpy(bigger.get(), buffer_.get(), end_);
-  buffer_ = std::move(bigger);
+  char* other = allocate_buffer(size);
+  if (end_ > 0) std::memcpy(other, buffer_, end_);
+  release_buffer(buffer_, size_);
+  buffer_ = other;
   size_ = size;
   peak_ = std::max(peak_, size_);
 }
@@ -79,30 +136,30 @@ void FrameReader::make_room(std::size_t needed) {
     begin_ = end_ = 0;
     if (size_ > kReadBuffer && needed <= kReadBuffer) resize(kReadBuffer);
   }
-  if (size_ == 0) resize(std::max(needed, kReadBuffer));
+  if (size_ == 0) resize(needed <= kSmallReadBuffer ? kSmallReadBuffer : std::max(needed, kReadBuffer));
   // Slide the unread bytes to the front when the next frame would not fit behind them,
   // or when so little room is left that the next recv would be a tiny one.
   const bool frame_does_not_fit = size_ - begin_ < needed;
   const bool tail_too_small = size_ - end_ < 4096;
   if (begin_ > 0 && (frame_does_not_fit || tail_too_small)) {
-    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    std::memmove(buffer_, buffer_ + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
   // Only reached with `needed` already checked against max_payload() by parse_header.
-  if (size_ < needed) resize(needed);
+  if (size_ < needed) resize(std::max(needed, kReadBuffer));
 }
 
 void FrameReader::preload(std::string_view bytes) {
   if (bytes.empty()) return;
   make_room(end_ - begin_ + bytes.size());
   if (size_ - end_ < bytes.size()) resize(end_ + bytes.size());
-  std::memcpy(buffer_.get() + end_, bytes.data(), bytes.size());
+  std::memcpy(buffer_ + end_, bytes.data(), bytes.size());
   end_ += bytes.size();
 }
 
 long FrameReader::receive() {
-  char* into = buffer_.get() + end_;
+  char* into = buffer_ + end_;
   const std::size_t room = size_ - end_;
   while (true) {
     ssize_t n;
@@ -148,10 +205,10 @@ FrameReader::Result FrameReader::try_read(bool may_receive) {
   while (true) {
     const std::size_t available = end_ - begin_;
     if (available >= kHeaderSize) {
-      const FrameHeader header = parse_header(buffer_.get() + begin_);
+      const FrameHeader header = parse_header(buffer_ + begin_);
       const std::size_t total = kHeaderSize + header.length;
       if (available >= total) {
-        Frame frame{header, std::string_view(buffer_.get() + begin_ + kHeaderSize, header.length)};
+        Frame frame{header, std::string_view(buffer_ + begin_ + kHeaderSize, header.length)};
         begin_ += total;
         return {Status::frame, frame};
       }
@@ -168,7 +225,7 @@ FrameReader::Result FrameReader::try_read(bool may_receive) {
                        std::to_string(end_ - begin_) + " bytes of it received";
     if (end_ - begin_ >= kHeaderSize)
       what += ", " + frame_name(static_cast<std::uint8_t>(buffer_[begin_])) + " of " +
-              std::to_string(kHeaderSize + parse_header(buffer_.get() + begin_).length);
+              std::to_string(kHeaderSize + parse_header(buffer_ + begin_).length);
     throw ProtocolError(ProtocolError::Kind::truncated, what + ")");
   }
 }
@@ -294,6 +351,20 @@ void FrameWriter::discard() {
   queued_ = 0;
   pending_fd_ = -1;
   reset_if_drained();
+}
+
+// --- ChunkBuffer ---------------------------------------------------------------------
+
+ChunkBuffer::~ChunkBuffer() { release_buffer(data_, allocated_); }
+
+char* ChunkBuffer::get(std::size_t size) {
+  if (data_ == nullptr) {
+    // A chunk-sized request takes a pooled receive-buffer-sized block (a few bytes more).
+    allocated_ = size >= kMapAtLeast && size <= kReadBuffer ? kReadBuffer : size;
+    data_ = allocate_buffer(allocated_);
+    size_ = size;
+  }
+  return data_;
 }
 
 }  // namespace gantry::protocol

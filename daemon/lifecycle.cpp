@@ -80,16 +80,27 @@ void Lifecycle::check_script(const ScriptTarget& target) {
 }
 
 void Lifecycle::request_finished(Token token, std::string_view method, std::string_view uri) {
-  std::uint64_t peak = peak_resident_bytes();
+  // Two syscalls at most, and none when nothing reads the figures.
+  std::uint64_t peak = spec_.memory_growth_log ? peak_resident_bytes() : 0;
   std::uint64_t rss = spec_.maximum_memory || spec_.note_rss ? resident_bytes() : 0;
   if (spec_.note_rss) spec_.note_rss(rss);
   std::optional<DaemonExit> reason;
   std::uint64_t growth = 0;
+  bool wake_main = false;
   {
     std::lock_guard lock(mutex_);
     running_.erase(token);
-    if (auto it = interrupted_.find(token); it != interrupted_.end()) it->second = false;
+    if (auto it = interrupted_.find(token); it != interrupted_.end()) {
+      it->second = false;
+      wake_main = true;  // wait_for_exit(): the interrupted requests may all have ended
+    }
     ++served_;
+    // Waking the main thread is a futex syscall and a context switch: only when it waits
+    // for this. wait_for_quiet() counts requests in flight; wait_for_exit() arms
+    // inactivity-timeout with the first request served. Its other timers need no event:
+    // an inactivity deadline only moves later, request-timeout is polled, and exit
+    // reasons notify in request_exit().
+    wake_main = wake_main || quiet_waiters_ > 0 || (served_ == 1 && spec_.inactivity_timeout > 0);
     last_activity_ = Clock::now();
     if (peak > peak_before_) {
       growth = peak - peak_before_;
@@ -97,7 +108,7 @@ void Lifecycle::request_finished(Token token, std::string_view method, std::stri
     }
     if (spec_.maximum_memory && rss > spec_.maximum_memory) reason = DaemonExit::maximum_memory;
   }
-  changed_.notify_all();  // wait_for_quiet() counts requests in flight
+  if (wake_main) changed_.notify_all();
   Logger* log = spec_.logger;
   if (log && spec_.memory_growth_log && growth >= spec_.memory_growth_log) {
     log->log(Level::notice, "GANTRY0210: request grew the peak memory of daemon process: group " +
@@ -220,7 +231,9 @@ DaemonExit Lifecycle::wait_for_exit() {
       if (running_.empty() && now >= deadline) return *(exit_ = DaemonExit::inactivity);
       wake = running_.empty() ? deadline : now + to_clock(spec_.inactivity_timeout);
     }
-    if (spec_.request_timeout > 0 && !running_.empty()) wake = std::min(wake, now + poll);
+    // Polled even while nothing runs: request_started() does not wake this thread, so a
+    // request that starts (and hangs) while it sleeps must still be seen.
+    if (spec_.request_timeout > 0) wake = std::min(wake, now + poll);
     if (gil_ && spec_.deadlock_timeout > 0) wake = std::min(wake, now + gil_poll);
     if (spec_.restart_interval > 0) wake = std::min(wake, born_ + to_clock(spec_.restart_interval));
     if (wake == Clock::time_point::max()) changed_.wait(lock);
@@ -302,6 +315,11 @@ bool Lifecycle::wait_for_quiet(double quiet, double limit) {
   };
   const auto end = Clock::now() + to_clock(limit);
   std::unique_lock lock(mutex_);
+  ++quiet_waiters_;  // request_finished() notifies only while someone waits here
+  struct Leave {
+    unsigned& waiters;
+    ~Leave() { --waiters; }
+  } leave{quiet_waiters_};
   for (;;) {
     const auto now = Clock::now();
     const auto quiet_at = last_activity_ + to_clock(quiet);

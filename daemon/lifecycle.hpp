@@ -82,6 +82,7 @@ class Lifecycle {
   std::map<Token, Running> running_;  // the requests in flight
   Token next_token_ = 0;
   Clock::time_point last_activity_ = Clock::now();
+  unsigned quiet_waiters_ = 0;  // threads in wait_for_quiet()
   std::uint64_t peak_before_ = 0;
   std::map<std::string, std::int64_t, std::less<>> script_mtimes_;  // ns, at first sight
   // interrupt-timeout: requests interrupted, and when the process restarts if they run on.

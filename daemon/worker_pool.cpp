@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <system_error>
@@ -14,141 +15,113 @@ namespace gantry::daemon {
 WorkerPool::WorkerPool(int listen_fd, unsigned threads, std::size_t stack_size, Handler handler)
     : listen_fd_(listen_fd), threads_(threads ? threads : 1), stack_size_(stack_size),
       handler_(std::move(handler)) {
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  starts_.reserve(threads_);  // worker_entry() gets pointers into it: never reallocate
 }
 
 WorkerPool::~WorkerPool() {
-  {
-    std::lock_guard lock(mutex_);
-    accepting_ = false;
-    stopping_ = true;
-  }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto ignored = write(wake_fd_, &one, sizeof one);
-  work_ready_.notify_all();
-  worker_freed_.notify_all();
-  if (acceptor_started_ && !acceptor_joined_) pthread_join(acceptor_, nullptr);
+  stop_accepting();
   for (pthread_t t : workers_) pthread_join(t, nullptr);
-  for (int fd : queue_) close(fd);
-  close(wake_fd_);
+  for (const Start& s : starts_) close(s.epoll_fd);
+  close(stop_fd_);
 }
 
-pthread_t WorkerPool::spawn(void* (*entry)(void*), std::size_t stack_size) {
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  if (stack_size) {
-    // PTHREAD_STACK_MIN is the floor the kernel/libc accept; the option is validated earlier.
-    int rc = pthread_attr_setstacksize(&attr, stack_size);
-    if (rc) {
-      pthread_attr_destroy(&attr);
-      throw std::system_error(rc, std::generic_category(), "pthread_attr_setstacksize");
-    }
+int WorkerPool::make_epoll() const {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  epoll_event listen_ev{};
+  listen_ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  listen_ev.data.fd = listen_fd_;
+  epoll_event stop_ev{};
+  stop_ev.events = EPOLLIN;
+  stop_ev.data.fd = stop_fd_;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd_, &listen_ev) != 0 ||
+      epoll_ctl(ep, EPOLL_CTL_ADD, stop_fd_, &stop_ev) != 0) {
+    int err = errno;
+    close(ep);
+    throw std::system_error(err, std::generic_category(), "epoll_ctl");
   }
-  pthread_t thread;
-  int rc = pthread_create(&thread, &attr, entry, this);
-  pthread_attr_destroy(&attr);
-  if (rc) throw std::system_error(rc, std::generic_category(), "pthread_create");
-  return thread;
+  return ep;
 }
 
 void WorkerPool::start() {
-  for (unsigned i = 0; i < threads_; ++i) workers_.push_back(spawn(&WorkerPool::worker_entry, stack_size_));
-  // The acceptor does almost nothing: a small stack is enough whatever stack-size says.
-  acceptor_ = spawn(&WorkerPool::acceptor_entry, 256 * 1024);
-  acceptor_started_ = true;
-}
-
-void* WorkerPool::worker_entry(void* self) {
-  static_cast<WorkerPool*>(self)->worker_loop();
-  return nullptr;
-}
-
-void* WorkerPool::acceptor_entry(void* self) {
-  static_cast<WorkerPool*>(self)->acceptor_loop();
-  return nullptr;
-}
-
-void WorkerPool::worker_loop() {
-  std::unique_lock lock(mutex_);
-  ++idle_;
-  worker_freed_.notify_all();
-  for (;;) {
-    work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, nothing left to serve
-    int fd = queue_.front();
-    queue_.pop_front();
-    --idle_;
-    ++busy_;
-    lock.unlock();
-    handler_(fd);  // owns and closes fd; never throws (the handler catches everything)
-    lock.lock();
-    --busy_;
-    ++idle_;
-    worker_freed_.notify_all();
+  for (unsigned i = 0; i < threads_; ++i) {
+    starts_.push_back({this, make_epoll()});
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (stack_size_) {
+      // PTHREAD_STACK_MIN is the floor the kernel/libc accept; the option is validated earlier.
+      int rc = pthread_attr_setstacksize(&attr, stack_size_);
+      if (rc) {
+        pthread_attr_destroy(&attr);
+        throw std::system_error(rc, std::generic_category(), "pthread_attr_setstacksize");
+      }
+    }
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, &WorkerPool::worker_entry, &starts_.back());
+    pthread_attr_destroy(&attr);
+    if (rc) throw std::system_error(rc, std::generic_category(), "pthread_create");
+    workers_.push_back(thread);
   }
 }
 
-void WorkerPool::acceptor_loop() {
+void* WorkerPool::worker_entry(void* start) {
+  auto* s = static_cast<Start*>(start);
+  s->pool->worker_loop(s->epoll_fd);
+  return nullptr;
+}
+
+void WorkerPool::worker_loop(int epoll_fd) {
   for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      // Accept only when a worker can take the connection right away (see the header).
-      worker_freed_.wait(lock, [&] { return !accepting_ || idle_ > queue_.size(); });
-      if (!accepting_) return;
-    }
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int n = poll(fds, 2, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents) {
-      std::lock_guard lock(mutex_);
-      if (!accepting_) return;
-      std::uint64_t value;
-      [[maybe_unused]] auto ignored = read(wake_fd_, &value, sizeof value);
-      continue;
-    }
-    // The listening socket is non-blocking and shared: a sibling may win the race (EAGAIN).
+    if (!accepting_.load(std::memory_order_acquire)) break;
+    // Idle: sleep until the kernel wakes this thread for a connection. The listening socket
+    // is level-triggered here, so once this instance has seen it readable, epoll_wait()
+    // returns at once for as long as the backlog is not empty: no connection waits
+    // behind a thread that sleeps. (Trying accept4() first costs an EAGAIN at most loads.)
+    epoll_event events[2];
+    int n = epoll_wait(epoll_fd, events, 2, -1);
+    bool stop = false, ready = false;
+    for (int i = 0; i < n; ++i) (events[i].data.fd == stop_fd_ ? stop : ready) = true;
+    if (stop || !ready) continue;  // the loop head sees the stop
+    // Woken for a connection: take it even if stop_accepting() came in the meantime. With
+    // EPOLLEXCLUSIVE the kernel may have woken only this thread for it; leaving it in the
+    // backlog could strand it until the next connection arrives. drain() waits for it.
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) poll(nullptr, 0, 100);  // let requests finish
-      continue;
+      continue;  // EAGAIN: a sibling was faster
     }
-    std::lock_guard lock(mutex_);
-    queue_.push_back(fd);
-    work_ready_.notify_one();
+    busy_.fetch_add(1, std::memory_order_relaxed);
+    handler_(fd);  // owns and closes fd; never throws (the handler catches everything)
+    busy_.fetch_sub(1, std::memory_order_relaxed);
   }
+  std::lock_guard lock(mutex_);
+  ++exited_;
+  exited_cv_.notify_all();
 }
 
 void WorkerPool::stop_accepting() {
-  {
-    std::lock_guard lock(mutex_);
-    accepting_ = false;
-  }
+  if (!accepting_.exchange(false, std::memory_order_acq_rel)) return;
   std::uint64_t one = 1;
-  [[maybe_unused]] auto ignored = write(wake_fd_, &one, sizeof one);
-  worker_freed_.notify_all();
+  [[maybe_unused]] auto ignored = write(stop_fd_, &one, sizeof one);
 }
 
 bool WorkerPool::drain(double seconds) {
-  // The acceptor may be between accept4() and queueing that connection: wait for it to
-  // leave (stop_accepting() woke it), or the pool would look drained and the process exit
-  // with a connection nobody answers.
-  if (acceptor_started_ && !acceptor_joined_) {
-    pthread_join(acceptor_, nullptr);
-    acceptor_joined_ = true;
-  }
+  // A thread leaves its loop only after serving what it accepted, including a connection
+  // taken between stop_accepting() and its next look at the flag: so the pool is drained
+  // exactly when every thread has left (threads that never started count as left).
   std::unique_lock lock(mutex_);
-  auto drained = [&] { return busy_ == 0 && queue_.empty(); };
-  if (seconds <= 0) return drained();  // no grace: only say whether it is drained
-  return worker_freed_.wait_for(lock, std::chrono::duration<double>(seconds), drained);
-}
-
-unsigned WorkerPool::busy() const {
-  std::lock_guard lock(mutex_);
-  return busy_;
+  auto drained = [&] { return exited_ >= workers_.size(); };
+  if (seconds <= 0) {
+    // No grace: only say whether it is drained. The idle threads are leaving right now
+    // (the stop eventfd woke them): wait for each thread to be either gone or busy.
+    // A thread between accept4() and counting itself busy is neither, so it is waited for.
+    for (int i = 0; i < 1000 && exited_ + busy_.load() < workers_.size(); ++i)
+      exited_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    return drained();
+  }
+  return exited_cv_.wait_for(lock, std::chrono::duration<double>(seconds), drained);
 }
 
 }  // namespace gantry::daemon

@@ -1,14 +1,21 @@
 #pragma once
-// The request threads of one daemon process, and the one thread that accepts for them.
+// The request threads of one daemon process. Each idle thread accepts for itself.
 //
-// Why an acceptor that only accepts while a worker is idle: all processes of a group share
-// one listening socket. A process that has no free thread leaves connections in the
-// kernel's backlog, where a sibling process with a free thread picks them up; a process that
-// is draining (recycle, graceful restart) simply stops accepting and its siblings, or its
-// replacement, take over the backlog. No connection is ever parked behind a busy process.
+// Why accept only while a thread is idle: all processes of a group share one listening
+// socket. A process that has no free thread leaves connections in the kernel's backlog,
+// where a sibling process with a free thread picks them up; a process that is draining
+// (recycle, graceful restart) simply stops accepting and its siblings, or its replacement,
+// take over the backlog. No connection is ever parked behind a busy process.
+//
+// Why no acceptor thread: handing each connection from an acceptor to a worker cost two
+// thread wake-ups and the lock traffic around them, more CPU than a small request itself.
+// Here an idle thread sleeps in epoll_wait() on its own epoll instance, which holds the
+// listening socket with EPOLLEXCLUSIVE (the kernel wakes one waiting thread of the whole
+// group per connection, and skips instances nobody waits on, i.e. busy threads) and the
+// pool's stop eventfd (level-triggered, so once written it wakes every thread for good).
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <pthread.h>
@@ -22,12 +29,13 @@ class WorkerPool {
 
   // `stack_size` 0 keeps the system default; otherwise each request thread gets exactly
   // that stack (WSGIDaemonProcess stack-size=), which bounds the process's virtual size.
+  // `listen_fd` must be non-blocking (siblings race for each connection).
   WorkerPool(int listen_fd, unsigned threads, std::size_t stack_size, Handler handler);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Starts the acceptor and the workers. Throws std::system_error if a thread cannot start.
+  // Starts the request threads. Throws std::system_error if one cannot start.
   void start();
   // Stops accepting; connections already accepted are still served. Safe from any thread.
   void stop_accepting();
@@ -35,33 +43,31 @@ class WorkerPool {
   // been handled, or `seconds` passed (<= 0: does not wait). Returns true if drained.
   bool drain(double seconds);
   // Requests in flight right now.
-  unsigned busy() const;
+  unsigned busy() const { return busy_.load(std::memory_order_relaxed); }
 
  private:
-  static void* worker_entry(void* self);
-  static void* acceptor_entry(void* self);
-  void worker_loop();
-  void acceptor_loop();
-  pthread_t spawn(void* (*entry)(void*), std::size_t stack_size);
+  struct Start {
+    WorkerPool* pool;
+    int epoll_fd;
+  };
+  static void* worker_entry(void* start);
+  void worker_loop(int epoll_fd);
+  int make_epoll() const;  // this thread's epoll instance; throws std::system_error
 
   int listen_fd_;
   unsigned threads_;
   std::size_t stack_size_;
   Handler handler_;
-  int wake_fd_ = -1;  // eventfd that interrupts the acceptor's poll()
+  int stop_fd_ = -1;  // eventfd, written once by stop_accepting(): wakes every idle thread
 
+  std::atomic<bool> accepting_{true};
+  std::atomic<unsigned> busy_{0};
+  // A thread leaves its loop only when stopping and not serving: drained == all have left.
   mutable std::mutex mutex_;
-  std::condition_variable work_ready_;    // a connection was queued, or stopping
-  std::condition_variable worker_freed_;  // a worker became idle, or the queue drained
-  std::deque<int> queue_;
-  unsigned idle_ = 0;
-  unsigned busy_ = 0;
-  bool accepting_ = true;
-  bool stopping_ = false;
+  std::condition_variable exited_cv_;
+  unsigned exited_ = 0;
   std::vector<pthread_t> workers_;
-  pthread_t acceptor_{};
-  bool acceptor_started_ = false;
-  bool acceptor_joined_ = false;  // drain() joined it (main thread only)
+  std::vector<Start> starts_;
 };
 
 }  // namespace gantry::daemon

@@ -71,7 +71,7 @@ class FrameReader {
   bool accept_fds_;
   // Allocated on first use and never zero-filled: one reader per request on both ends,
   // and clearing 64 KiB that recv() overwrites anyway cost ~3% of a small request.
-  std::unique_ptr<char[]> buffer_;
+  char* buffer_ = nullptr;  // size_ bytes; see allocate_buffer() in frame_io.cpp
   std::size_t size_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
@@ -129,6 +129,26 @@ class FrameWriter {
   std::size_t queued_ = 0;       // bytes not yet sent
   int pending_fd_ = -1;
   std::size_t peak_ = 0;
+};
+
+// A chunk-sized scratch buffer for one request, allocated on first use and never
+// zero-filled. Large sizes are mapped rather than malloc()ed, for the reason given at
+// allocate_buffer() in frame_io.cpp (per-thread malloc arenas keep freed memory resident).
+class ChunkBuffer {
+ public:
+  ChunkBuffer() = default;
+  ~ChunkBuffer();
+  ChunkBuffer(const ChunkBuffer&) = delete;
+  ChunkBuffer& operator=(const ChunkBuffer&) = delete;
+
+  // The buffer, allocated with `size` bytes on the first call (later calls ignore `size`).
+  char* get(std::size_t size);
+  std::size_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t allocated_ = 0;  // >= size_
 };
 
 }  // namespace gantry::protocol

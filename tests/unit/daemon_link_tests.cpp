@@ -646,7 +646,7 @@ BOOST_AUTO_TEST_CASE(oversized_request_length_rejected_before_allocation) {
   } catch (const p::ProtocolError& e) {
     BOOST_TEST((e.kind() == p::ProtocolError::Kind::oversized));
   }
-  BOOST_TEST(reader.peak_buffer_bytes() == p::kHeaderSize + p::kMaxChunk);
+  BOOST_TEST(reader.peak_buffer_bytes() <= p::kHeaderSize + p::kMaxChunk);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_frame_type_after_hello) {
