@@ -236,7 +236,10 @@ def write_results(results: dict, out: Path) -> None:
     report.add_ratios(results)
     results["targets"] = report.targets(results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
+    # Paths inside the checkout are written relative to it: the results are committed, and
+    # one machine's checkout path means nothing on another.
+    text = json.dumps(results, indent=1).replace(str(REPO) + "/", "")
+    (out / "latest.json").write_text(text + "\n")
     (out / "latest.md").write_text(report.markdown(results))
     print(f"[bench] wrote {out / 'latest.json'} and {out / 'latest.md'}", flush=True)
 
