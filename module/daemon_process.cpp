@@ -333,6 +333,7 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
   int status = kStartupFailed;
   const unsigned process_index = start.process_index;
   own_slot = &generation.table->slot(start.exit_record);
+  const pid_t parent = getppid();
   try {
     const Context c{s, group, process_index};
     reset_signals();
@@ -346,6 +347,11 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
     enter_chroot(c);
     apply_limits(c);
     drop_privileges(c);
+    // Apache's parent stops its daemons; if it dies without doing so (kill -9, a crash),
+    // the kernel sends SIGTERM instead - a graceful stop - so no daemon outlives it. Set
+    // after the privilege drop, which clears it; getppid() covers a parent already gone.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) exit_daemon(static_cast<int>(DaemonExit::shutdown));
     set_environment(c);
     change_directory(c);
     // A standby blocks here until the process it replaces hands over (SIGTERM, at the
