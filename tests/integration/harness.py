@@ -761,13 +761,12 @@ class Apache:
     def post(self, path: str, body: bytes, **kw) -> Response:
         return self.request("POST", path, body=body, **kw)
 
-    def raw_all(self, data: bytes, timeout: float = 10.0) -> list[RawResponse]:
-        """Sends `data` (e.g. pipelined requests, the last with Connection: close) and reads
-        until the server closes or `timeout`; returns the responses split by framing."""
+    def _exchange(self, data: bytes, timeout: float, done=None) -> tuple[bytes, bool]:
+        """Sends `data` as-is and reads until the server closes, `done(buffer)` says the
+        reply is complete, or `timeout` passes. Returns the bytes and whether it closed."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
             s.sendall(data)
             buf = bytearray()
-            closed = False
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 s.settimeout(max(0.05, deadline - time.monotonic()))
@@ -776,42 +775,31 @@ class Apache:
                 except socket.timeout:
                     break
                 except ConnectionResetError:
-                    closed = True
-                    break
+                    return bytes(buf), True
                 if not chunk:
-                    closed = True
-                    break
+                    return bytes(buf), True
                 buf += chunk
-            return split_responses(bytes(buf), closed)
+                if done and done(bytes(buf)):
+                    break
+            return bytes(buf), False
+
+    def raw_all(self, data: bytes, timeout: float = 10.0) -> list[RawResponse]:
+        """Sends `data` (e.g. pipelined requests, the last with Connection: close) and reads
+        until the server closes or `timeout`; returns the responses split by framing."""
+        return split_responses(*self._exchange(data, timeout))
 
     def raw(self, data: bytes, timeout: float = 10.0, head_request: bool = False,
             read_limit: int | None = None) -> RawResponse:
         """Sends `data` as-is and reads until the server closes, the response is framed
         complete, or `timeout` passes."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            s.sendall(data)
-            buf = bytearray()
-            closed = False
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                s.settimeout(max(0.05, deadline - time.monotonic()))
-                try:
-                    chunk = s.recv(65536)
-                except socket.timeout:
-                    break
-                except ConnectionResetError:
-                    closed = True
-                    break
-                if not chunk:
-                    closed = True
-                    break
-                buf += chunk
-                if read_limit is not None and len(buf) >= read_limit:
-                    break
-                parsed = parse_raw_response(bytes(buf), False, head_request)
-                if parsed.status is not None and parsed.complete:
-                    break
-            return parse_raw_response(bytes(buf), closed, head_request)
+        def done(buf: bytes) -> bool:
+            if read_limit is not None and len(buf) >= read_limit:
+                return True
+            parsed = parse_raw_response(buf, False, head_request)
+            return parsed.status is not None and parsed.complete
+
+        buf, closed = self._exchange(data, timeout, done)
+        return parse_raw_response(buf, closed, head_request)
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
