@@ -133,6 +133,23 @@ void check_group_spec(const Context& c, const char* what, const char* value) {
 
 // ---- WSGIScriptAlias / WSGIScriptAliasMatch --------------------------------------------
 
+// process-group=NAME / application-group=NAME, as WSGIScriptAlias and WSGIImportScript take
+// them: checked and stored; false if `word` is neither.
+bool group_option(const Context& c, const char* word, const char** process_group,
+                  const char** application_group) {
+  const char* value = nullptr;
+  if (option_value(word, "process-group", &value)) {
+    check_group_spec(c, "process group", value);
+    *process_group = value;
+  } else if (option_value(word, "application-group", &value)) {
+    check_group_spec(c, "application group", value);
+    *application_group = value;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void add_script_alias(const Context& c, bool is_regex) {
   const auto words = c.words();
   if (words.size() < 2)
@@ -146,14 +163,9 @@ void add_script_alias(const Context& c, bool is_regex) {
   alias->target = words[1];
   if (!*alias->target) c.fail(kMissingArgument, "empty script path; give an absolute file or directory/ path");
   for (std::size_t i = 2; i < words.size(); ++i) {
+    if (group_option(c, words[i], &alias->process_group, &alias->application_group)) continue;
     const char* value = nullptr;
-    if (option_value(words[i], "process-group", &value)) {
-      check_group_spec(c, "process group", value);
-      alias->process_group = value;
-    } else if (option_value(words[i], "application-group", &value)) {
-      check_group_spec(c, "application group", value);
-      alias->application_group = value;
-    } else if (option_value(words[i], "callable-object", &value)) {
+    if (option_value(words[i], "callable-object", &value)) {
       if (!*value) c.fail(kBadValue, "empty callable-object= value");
       alias->callable_object = value;
     } else if (option_value(words[i], "pass-authorization", &value)) {
@@ -203,14 +215,7 @@ void add_import_script(const Context& c) {
   const char* process_group = nullptr;
   const char* application_group = nullptr;
   for (std::size_t i = 1; i < words.size(); ++i) {
-    const char* value = nullptr;
-    if (option_value(words[i], "process-group", &value)) {
-      check_group_spec(c, "process group", value);
-      process_group = value;
-    } else if (option_value(words[i], "application-group", &value)) {
-      check_group_spec(c, "application group", value);
-      application_group = value;
-    } else {
+    if (!group_option(c, words[i], &process_group, &application_group)) {
       c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
              "'; accepted: process-group=NAME application-group=NAME");
     }
