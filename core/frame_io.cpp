@@ -24,33 +24,42 @@ namespace {
 // once that is consumed.
 constexpr std::size_t kSmallReadBuffer = 16 * 1024;
 constexpr std::size_t kReadBuffer = kHeaderSize + kMaxChunk;
-// Buffers this large are mapped with mmap(), and chunk-sized ones are kept for reuse in
-// a small process-wide pool instead of being unmapped. Why not malloc(): an Apache child
-// runs 64 or more threads, glibc gives threads their own malloc arenas, and each arena
-// keeps up to its trim threshold (128 KiB) of freed memory resident: chunk-sized buffers
-// from malloc left an Apache child ~3 MiB larger after a streaming load. Why the pool:
-// mapping and unmapping per request doubled the Apache child's CPU on a streaming load
-// (page faults and TLB shootdowns serialise on the address space of 64 threads).
-constexpr std::size_t kMapAtLeast = 32 * 1024;
-constexpr std::size_t kPooledBuffers = 16;  // at most 16 x 64 KiB stay resident
+// Receive and chunk buffers come from two small process-wide pools (16 KiB and chunk-sized
+// blocks, mapped with mmap() when a pool is empty) and go back to them. Why not malloc():
+// an Apache child runs 64 or more threads, glibc gives threads their own malloc arenas, and
+// each arena keeps up to its trim threshold (128 KiB) of freed memory resident: chunk-sized
+// buffers from malloc left an Apache child ~3 MiB larger after a streaming load, and the
+// 16 KiB receive buffer of every hello-world request ~1 MiB larger. Pooled, the blocks ever
+// made number the requests that were in flight at once, not the threads that ran one.
+// Why pools and not mmap()/munmap() each time: that doubled the Apache child's CPU on a
+// streaming load (page faults and TLB shootdowns serialise on the address space of 64
+// threads). Larger buffers (a huge control frame) are mapped and unmapped.
+constexpr std::size_t kMapAtLeast = kSmallReadBuffer;
 
 struct BufferPool {
+  static constexpr std::size_t kCapacity = 32;
   std::mutex mutex;
-  char* free[kPooledBuffers] = {};
+  char* free[kCapacity] = {};
   std::size_t count = 0;
+  const std::size_t keep;  // at most this many stay resident
+  explicit BufferPool(std::size_t keep_at_most) : keep(keep_at_most) {}
 };
 
-BufferPool& buffer_pool() {
-  static BufferPool* pool = new BufferPool;  // never destroyed: threads may still release at exit
-  return *pool;
+// The pool for blocks of `size`, or nullptr for sizes that are not pooled.
+BufferPool* pool_for(std::size_t size) {
+  // Never destroyed: threads may still release buffers at exit.
+  static BufferPool* small = new BufferPool(32);  // 32 x 16 KiB
+  static BufferPool* chunk = new BufferPool(16);  // 16 x 64 KiB
+  if (size == kSmallReadBuffer) return small;
+  if (size == kReadBuffer) return chunk;
+  return nullptr;
 }
 
 char* allocate_buffer(std::size_t size) {
   if (size < kMapAtLeast) return new char[size];  // default-initialised: no zero fill
-  if (size == kReadBuffer) {
-    BufferPool& pool = buffer_pool();
-    std::lock_guard lock(pool.mutex);
-    if (pool.count > 0) return pool.free[--pool.count];
+  if (BufferPool* pool = pool_for(size)) {
+    std::lock_guard lock(pool->mutex);
+    if (pool->count > 0) return pool->free[--pool->count];
   }
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
@@ -63,11 +72,10 @@ void release_buffer(char* buffer, std::size_t size) noexcept {
     delete[] buffer;
     return;
   }
-  if (size == kReadBuffer) {
-    BufferPool& pool = buffer_pool();
-    std::lock_guard lock(pool.mutex);
-    if (pool.count < kPooledBuffers) {
-      pool.free[pool.count++] = buffer;
+  if (BufferPool* pool = pool_for(size)) {
+    std::lock_guard lock(pool->mutex);
+    if (pool->count < pool->keep) {
+      pool->free[pool->count++] = buffer;
       return;
     }
   }
