@@ -247,6 +247,14 @@ bool SocketChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length
   return true;
 }
 
+// start_response() always appends (RESPONSE_START leaves with the first data); write()
+// appends while the batch has room, as its first branch does.
+bool SocketChannel::buffers_headers() const { return !broken_; }
+
+bool SocketChannel::buffers_write(std::size_t bytes) const {
+  return !broken_ && bytes <= kCopyBelow && writer_.queued_bytes() + kHeaderSize + bytes <= kBatchLimit;
+}
+
 void SocketChannel::flush() {
   check_usable();
   if (!started_) return;  // nothing to push yet; RESPONSE_START goes with the first data

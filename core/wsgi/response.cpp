@@ -169,8 +169,12 @@ std::optional<Response::Send> Response::finish_headers() {
   auto state = require_started();
   if (!state || *state != Send::ok || headers_sent_) return state;
   try {
-    py::GilRelease unlocked;
-    channel_.start_response(status_, headers_);
+    if (channel_.buffers_headers()) {
+      channel_.start_response(status_, headers_);
+    } else {
+      py::GilRelease unlocked;
+      channel_.start_response(status_, headers_);
+    }
   } catch (const ChannelError& e) {
     headers_sent_ = true;  // unknown how much went out: treat as sent
     return channel_failed_with(e);
@@ -203,16 +207,22 @@ std::optional<Response::Send> Response::write(std::string_view data, bool flush)
     }
   }
   if (data.empty()) return finish_headers();
-  // The headers (if not sent yet) and this block under one GIL release: every release is
-  // a chance for a hand-off to another request thread, and a hello-world response is
-  // exactly one of these calls.
+  // The headers, if not sent yet, go with the first block.
   const bool send_headers = !headers_sent_;
   headers_sent_ = true;  // set while holding the GIL; on failure unknown how much went out
   try {
-    py::GilRelease unlocked;
-    if (send_headers) channel_.start_response(status_, headers_);
-    channel_.write(data);
-    if (flush) channel_.flush();
+    // What the channel only buffers is done with the GIL kept (hello world: the whole
+    // response); anything that may reach a socket goes under one release.
+    const bool keep_gil = !flush && (!send_headers || channel_.buffers_headers());
+    if (keep_gil && send_headers) channel_.start_response(status_, headers_);
+    if (keep_gil && channel_.buffers_write(data.size())) {
+      channel_.write(data);
+    } else {
+      py::GilRelease unlocked;
+      if (send_headers && !keep_gil) channel_.start_response(status_, headers_);
+      channel_.write(data);
+      if (flush) channel_.flush();
+    }
   } catch (const ChannelError& e) {
     return channel_failed_with(e);
   } catch (const std::exception& e) {

@@ -83,6 +83,17 @@ class RequestChannel {
   // The channel must not close `fd`; it may dup() it if it needs it after returning.
   virtual bool send_file(int fd, std::uint64_t offset, std::uint64_t length) = 0;
 
+  // True when start_response() / write() of `bytes` bytes would only append to this
+  // channel's memory, with no system call and no wait: the adapter then keeps the GIL across
+  // the call. Every GIL release is a chance to hand the GIL to another request thread (a
+  // futex wake and a context switch each way), and a small list response is exactly one
+  // start_response plus one write.
+  virtual bool buffers_headers() const { return false; }
+  virtual bool buffers_write(std::size_t bytes) const {
+    (void)bytes;
+    return false;
+  }
+
   // Pushes what was written so far towards the client (used after each iterable item
   // unless the server buffers on purpose).
   virtual void flush() = 0;

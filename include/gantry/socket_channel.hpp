@@ -52,6 +52,8 @@ class SocketChannel final : public RequestChannel {
   void start_response(std::string_view status, const std::vector<Header>& headers) override;
   void write(std::string_view data) override;
   bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override;
+  bool buffers_headers() const override;
+  bool buffers_write(std::size_t bytes) const override;
   void flush() override;
   void log(Level level, std::string_view message) override;
 
