@@ -57,7 +57,8 @@ REQUEST_TIMEOUT = 20.0
 
 
 def gantry_module_path() -> Path:
-    modules_dir = os.environ.get("GANTRY_MODULES_DIR") or str(REPO_ROOT / "build" / "modules")
+    # Absolute: Apache resolves a relative LoadModule path against its own ServerRoot.
+    modules_dir = os.path.abspath(os.environ.get("GANTRY_MODULES_DIR") or str(REPO_ROOT / "build" / "modules"))
     return Path(modules_dir) / "mod_gantry.so"
 
 
