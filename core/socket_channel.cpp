@@ -262,6 +262,28 @@ void SocketChannel::flush() {
   send_now();
 }
 
+// A generator's block: its DATA frames and the FLUSH in one sendmsg, not two.
+void SocketChannel::write_flushed(std::string_view data) {
+  check_usable();
+  if (!started_)
+    throw ChannelError(ChannelError::Kind::internal, "write() before start_response()");
+  while (data.size() > protocol::kMaxChunk * kFramesPerSend) {
+    write(data.substr(0, protocol::kMaxChunk * kFramesPerSend));
+    data.remove_prefix(protocol::kMaxChunk * kFramesPerSend);
+  }
+  if (data.size() <= kCopyBelow) {
+    write(data);  // copied into the batch: sent with the FLUSH below
+  } else {
+    while (!data.empty()) {
+      const std::string_view chunk = data.substr(0, protocol::kMaxChunk);
+      writer_.append_borrowed(FrameType::data, chunk);
+      data.remove_prefix(chunk.size());
+    }
+  }
+  writer_.append([](std::string& out) { protocol::append_empty(out, FrameType::flush); });
+  send_now();  // before returning: the borrowed bytes belong to the caller
+}
+
 void SocketChannel::log(Level level, std::string_view message) {
   if (!broken_) {
     try {

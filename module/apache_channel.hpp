@@ -32,6 +32,7 @@ class ApacheChannel final : public RequestChannel {
   void write(std::string_view data) override;
   bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override;
   void flush() override;
+  void write_flushed(std::string_view data) override;
   void log(Level level, std::string_view message) override;
 
   // Ends a complete response (EOS down the chain). Logs and breaks the response instead

@@ -220,8 +220,8 @@ std::optional<Response::Send> Response::write(std::string_view data, bool flush)
     } else {
       py::GilRelease unlocked;
       if (send_headers && !keep_gil) channel_.start_response(status_, headers_);
-      channel_.write(data);
-      if (flush) channel_.flush();
+      if (flush) channel_.write_flushed(data);
+      else channel_.write(data);
     }
   } catch (const ChannelError& e) {
     return channel_failed_with(e);

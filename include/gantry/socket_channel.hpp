@@ -55,6 +55,7 @@ class SocketChannel final : public RequestChannel {
   bool buffers_headers() const override;
   bool buffers_write(std::size_t bytes) const override;
   void flush() override;
+  void write_flushed(std::string_view data) override;
   void log(Level level, std::string_view message) override;
 
   // Sends END with the outcome (and anything still batched). Never throws: false if the

@@ -282,6 +282,36 @@ BOOST_AUTO_TEST_CASE(one_huge_write_goes_out_uncopied) {
   BOOST_TEST(report.peak_buffer <= 128u * 1024);
 }
 
+// A generator's blocks: each arrives complete and flushed, in order, whatever its size
+// (copied into the batch, framed in place, or more than one sendmsg's worth).
+BOOST_AUTO_TEST_CASE(write_flushed_blocks_arrive_in_order_each_flushed) {
+  FakeApache apache;
+  std::vector<std::string> blocks;
+  for (std::size_t size : {std::size_t{5}, std::size_t{16 * 1024}, std::size_t{64 * 1024},
+                           std::size_t{100000}, std::size_t{5 << 20}}) {
+    std::string block(size, '\0');
+    Stream().fill(block.data(), block.size());
+    blocks.push_back(std::move(block));
+  }
+  DaemonReport report;
+  auto result = run_link(apache, [&](SocketChannel& ch, DaemonReport& r) {
+    ch.start_response("200 OK", {});
+    for (const std::string& block : blocks) ch.write_flushed(block);
+    r.finished = ch.finish(Outcome::ok);
+  }, report);
+  BOOST_TEST(report.error_text == "");
+  BOOST_TEST((result.failure == ForwardFailure::none));
+  std::string expected;
+  for (const std::string& block : blocks) expected += block;
+  BOOST_TEST(apache.response.size() == expected.size());
+  BOOST_TEST((apache.response == expected));
+  // Every block is followed by a flush before the next block's bytes.
+  std::size_t flushes = 0;
+  for (const std::string& e : apache.events) flushes += e == "flush";
+  BOOST_TEST(flushes == blocks.size());
+  BOOST_TEST(apache.events.back() == "flush");
+}
+
 BOOST_AUTO_TEST_CASE(small_post_body_and_empty_body) {
   FakeApache apache;
   apache.body = "name=value&x=1";
