@@ -214,7 +214,9 @@ void Forwarder::handle(const FrameReader::Frame& frame) {
       case FrameType::data:
         if (!result_.response_started) return protocol_failure("DATA before RESPONSE_START");
         try {
-          apache_.write(frame.payload);
+          // A generator's block arrives as DATA + FLUSH in one read: pass them together.
+          if (reader_.skip_if_next(FrameType::flush)) apache_.write_flushed(frame.payload);
+          else apache_.write(frame.payload);
         } catch (const ChannelError& error) {
           fail_client_gone("sending the response body", error);
         }

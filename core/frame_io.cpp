@@ -238,6 +238,14 @@ FrameReader::Result FrameReader::try_read(bool may_receive) {
   }
 }
 
+bool FrameReader::skip_if_next(FrameType type) {
+  if (end_ - begin_ < kHeaderSize || static_cast<FrameType>(buffer_[begin_]) != type) return false;
+  const FrameHeader header = parse_header(buffer_ + begin_);  // validates it, may throw
+  if (header.length != 0) return false;
+  begin_ += kHeaderSize;
+  return true;
+}
+
 FrameReader::Frame FrameReader::read(std::chrono::milliseconds timeout) {
   while (true) {
     const Result result = try_read();

@@ -53,6 +53,10 @@ class FrameReader {
   // (client_gone); timeout -> ChannelError(timeout).
   Frame read(std::chrono::milliseconds timeout);
 
+  // Consumes the next frame if it is already buffered, of `type` and empty (a FLUSH right
+  // behind a DATA). Never receives or moves the buffer: the last frame's payload stays valid.
+  bool skip_if_next(FrameType type);
+
   // The oldest received descriptor not yet taken, or -1. The caller owns it.
   int take_fd();
 
