@@ -12,6 +12,7 @@
 #include "gantry/daemon_api.hpp"
 #include "gil_watch.hpp"
 #include "lifecycle.hpp"
+#include "loader_pages.hpp"
 #include "process_memory.hpp"
 #include "worker_pool.hpp"
 
@@ -79,6 +80,8 @@ int run(const DaemonRunSpec& spec) {
     python->import_script(target);  // a failure is logged by the adapter; requests retry it
   }
 
+  // Python is up and the preloads are in: what the loader alone needed can go.
+  release_loader_pages();
   static GilWatch gil;  // static: its thread outlives run() until the process exits
   if (spec.deadlock_timeout > 0) gil.start();
   // Leaked on purpose, like the pool below: threads cut off at exit may still touch it.
