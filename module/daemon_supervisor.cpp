@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -151,8 +152,126 @@ bool mpm_stopping() {
   return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS && state == AP_MPMQ_STOPPING;
 }
 
+// ---- Exit statuses the MPM does not pass on ---------------------------------------------
+//
+// httpd's MPM reaps every child of the parent with waitpid(-1) and hands our other-child
+// callback only the decoded number (exit status OR signal number): an application's
+// os._exit(3) and a SIGQUIT both arrive as 3, and the process wrote nothing in its slot on
+// that path. Until the zombie is reaped the kernel still knows which, so the parent peeks:
+// on every SIGCHLD, waitid(WNOWAIT) on each daemon process it forked (or adopted) keeps
+// that process's raw wait status here for decode_exit(), without reaping it. The handler
+// uses only getpid()/waitid() (plain system calls on Linux) and lock-free atomics in static
+// memory; it runs in the parent before the MPM loop's next waitpid(), so it sees the zombie
+// unless the exit lands inside that very waitpid() call (then the MPM's number is used).
+// Statics: they reset with the DSO on a restart, when the handler has been uninstalled.
+namespace exit_watch {
+
+constexpr std::size_t kCapacity = 4096;  // daemon processes (and standbys) alive at once
+struct Entry {
+  std::atomic<pid_t> pid{0};     // 0 = free
+  std::atomic<int> status{-1};   // raw wait status once seen, else -1
+};
+Entry entries[kCapacity];
+std::atomic<std::size_t> used{0};  // entries ever handed out (high-water mark)
+pid_t parent = 0;                  // the process the handler was installed in
+struct sigaction previous{};
+bool installed = false;
+
+void peek_all() noexcept {
+  const std::size_t n = used.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    Entry& e = entries[i];
+    const pid_t pid = e.pid.load(std::memory_order_acquire);
+    if (pid <= 0 || e.status.load(std::memory_order_relaxed) >= 0) continue;
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid)
+      continue;
+    // Re-encoded as waitpid() would have given it, for the W* macros.
+    const int raw = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8
+                                               : (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+    e.status.store(raw, std::memory_order_release);
+  }
+}
+
+void on_sigchld(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  if (getpid() == parent) peek_all();
+  errno = saved_errno;
+  // Whatever was there before keeps working (httpd leaves SIGCHLD at SIG_DFL).
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction) previous.sa_sigaction(sig, info, context);
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN && previous.sa_handler) {
+    previous.sa_handler(sig);
+  }
+}
+
+apr_status_t uninstall(void*) {
+  // Before the DSO (and this handler's code) is unloaded at a restart or stop.
+  if (installed && getpid() == parent) sigaction(SIGCHLD, &previous, nullptr);
+  installed = false;
+  return APR_SUCCESS;
+}
+
+// Once per DSO load, in Apache's parent.
+void install(apr_pool_t* pconf) {
+  if (installed) return;
+  struct sigaction current{};
+  if (sigaction(SIGCHLD, nullptr, &current) != 0) return;
+  // SIG_IGN would mean children are reaped by the kernel: nobody has statuses then.
+  if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_IGN) return;
+  previous = current;
+  parent = getpid();
+  struct sigaction ours{};
+  ours.sa_sigaction = on_sigchld;
+  sigemptyset(&ours.sa_mask);
+  // SA_RESTART: the parent's other system calls go on as if nothing happened.
+  ours.sa_flags = SA_SIGINFO | SA_RESTART | (current.sa_flags & SA_NOCLDSTOP);
+  if (sigaction(SIGCHLD, &ours, nullptr) != 0) return;
+  installed = true;
+  apr_pool_cleanup_register(pconf, nullptr, uninstall, apr_pool_cleanup_null);
+}
+
+// A process the parent forked or adopted; its status is kept once it exits.
+void track(pid_t pid) noexcept {
+  if (pid <= 0) return;
+  const std::size_t n = used.load(std::memory_order_relaxed);
+  // A stale entry of a reused pid (its process was reaped without take()) must not answer.
+  for (std::size_t i = 0; i < n; ++i)
+    if (entries[i].pid.load(std::memory_order_relaxed) == pid) entries[i].pid.store(0, std::memory_order_release);
+  for (std::size_t i = 0; i <= n && i < kCapacity; ++i) {
+    Entry& e = entries[i];
+    if (e.pid.load(std::memory_order_relaxed) != 0) continue;
+    e.status.store(-1, std::memory_order_relaxed);
+    e.pid.store(pid, std::memory_order_release);
+    if (i == n) used.store(n + 1, std::memory_order_release);
+    peek_all();  // it may have died already, before this entry existed
+    return;
+  }
+}
+
+// The raw wait status seen for `pid` (-1 if none) and forgets it.
+int take(pid_t pid) noexcept {
+  const std::size_t n = used.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    Entry& e = entries[i];
+    if (e.pid.load(std::memory_order_acquire) != pid) continue;
+    const int status = e.status.load(std::memory_order_acquire);
+    e.pid.store(0, std::memory_order_release);
+    return status;
+  }
+  return -1;
+}
+
+// In a forked child (child_init): SIGCHLD of its own children is none of our business.
+void leave_child() noexcept {
+  if (installed && getpid() != parent) sigaction(SIGCHLD, &previous, nullptr);
+}
+
+}  // namespace exit_watch
+
 // What the parent learnt about a dead process. `status` is what the MPM passed (decoded:
-// exit status or signal number) or, from APR's own refresh, a raw wait status.
+// exit status or signal number) or, from APR's own refresh, a raw wait status; the wait
+// status exit_watch saw on the zombie, when it saw one, overrides both.
 ExitCause decode_exit(const SlotRecord& record, pid_t pid, int status, bool lost,
                       apr_time_t started) {
   ExitCause cause;
@@ -160,12 +279,14 @@ ExitCause decode_exit(const SlotRecord& record, pid_t pid, int status, bool lost
   cause.at_us = apr_time_now();
   cause.lived_us = started ? cause.at_us - started : 0;
   const int own = record.own_exit(pid);
+  const int seen = exit_watch::take(pid);
+  if (seen >= 0) status = seen;
   if (lost) {
     cause.kind = ExitCause::Kind::none;
   } else if (own >= 0) {
     cause.kind = ExitCause::Kind::exited;
     cause.code = own;
-  } else if (status > 0xff) {  // a raw wait status
+  } else if (seen >= 0 || status > 0xff) {  // a raw wait status
     if (WIFEXITED(status)) {
       cause.kind = ExitCause::Kind::exited;
       cause.code = WEXITSTATUS(status);
@@ -446,6 +567,7 @@ void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned de
   apr_proc_t proc{};
   const apr_status_t rv = apr_proc_fork(&proc, pconf_);
   if (rv == APR_INCHILD) {
+    exit_watch::leave_child();  // a daemon's own children are the application's business
     DaemonStart start;
     start.process_index = slot.index;
     start.delay_seconds = delay_seconds;
@@ -467,6 +589,7 @@ void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned de
     if (slot.handover) slot.handover->set_state(cell_index, CellState::empty);
     return;
   }
+  exit_watch::track(proc.pid);
   cell.proc = proc;
   cell.alive = true;
   slot.stopping = false;
@@ -638,6 +761,8 @@ void retired_event(int reason, void* data, int status) {
       cause.killed_by_supervisor =
           p.sigkilled && cause.kind == ExitCause::Kind::signaled && cause.code == SIGKILL;
       write_slot(p.table, p.slot, 0, 0, 0, p.generation, true, cause);
+    } else {
+      exit_watch::take(p.pid);  // nothing to decode it for; free its entry
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, adopted->s,
                  "GANTRY0066: daemon process %u of group '%s' (pid %ld) from generation %u"
@@ -695,6 +820,7 @@ void adopt_retired(server_rec* s, apr_pool_t* pconf) {
     adopted->proc.pid = p.pid;
     adopted->record = &p;
     adopted->s = s;
+    exit_watch::track(p.pid);
     apr_proc_other_child_register(&adopted->proc, retired_event, adopted, nullptr, pconf);
   }
 }
@@ -892,6 +1018,7 @@ int start_daemon_groups(apr_pool_t* pconf, apr_pool_t* ptemp, server_rec* s,
     // in normal mode): fork nothing, create nothing.
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
     if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) return OK;
+    exit_watch::install(pconf);
     adopt_retired(s, pconf);
     if (global.daemon_groups.empty()) return OK;
 
@@ -909,6 +1036,7 @@ int start_daemon_groups(apr_pool_t* pconf, apr_pool_t* ptemp, server_rec* s,
 
 void daemon_child_init(apr_pool_t*, server_rec* s) {
   run_guarded_void(s, "daemon child init", [&] {
+    exit_watch::leave_child();
     if (!current_generation) return;
     // Only daemon processes accept. An Apache child holding a listener open would also
     // keep a drained generation's socket accepting connections nobody will serve.

@@ -83,6 +83,15 @@ def test_daemon_dying_before_headers_is_502_and_replaced(apache, how, cause):
     assert time.monotonic() - started < harness.REQUEST_TIMEOUT
     line = error_line(apache, offset, f"/crash/{how}", "GANTRY0072")
     check_names(line, "crash", before, cause)
+    if harness.IS_GANTRY:
+        # The parent's line too: an exit status is never reported as the signal of that
+        # number (the MPM passes both as a bare 3; os._exit(3) is not SIGQUIT).
+        died = apache.wait_for_line(
+            lambda ln: ln.gantry_id == "GANTRY0065" and f"(pid {before})" in ln.message,
+            since=offset, what="GANTRY0065 for the dead process")
+        assert re.search(cause, died.message), died.raw
+        if how == "exit":
+            assert "SIGQUIT" not in died.message and "signal" not in died.message, died.raw
     # Other groups never noticed; the Apache child that answered is still serving.
     assert info(apache, "/hdr")["process_group"] == "hdr"
     # The process is replaced, and the replacement serves.
