@@ -94,7 +94,8 @@ constexpr OptionSpec kSpecs[] = {
      "Requests a process serves before a graceful restart (its standby takes over at once).",
      &D::maximum_requests},
     {"inactivity-timeout", K::seconds, 0, kOneYear, "", "0 (off)", true,
-     "Restart a process that served requests and then had none in flight for this long.",
+     "Restart a process that served requests and then had none in flight for this long, or "
+     "whose requests in flight read and wrote nothing for this long.",
      &D::inactivity_timeout},
     {"request-timeout", K::seconds, 0, kOneYear, "", "0 (off)", true,
      "Restart a process whose request has run this long (scaled by threads).",
@@ -111,8 +112,9 @@ constexpr OptionSpec kSpecs[] = {
      "Time a stopping process gets before it is killed.", &D::shutdown_timeout},
     {"deadlock-timeout", K::seconds, 0, kOneYear, "", "300", true,
      "Restart a process whose GIL has been held this long.", &D::deadlock_timeout},
-    {"startup-timeout", K::seconds, 0, kOneYear, "", "0 (off)", false,
-     "Restart a process that failed to load its WSGI script for this long.",
+    {"startup-timeout", K::seconds, 0, kOneYear, "", "0 (off)", true,
+     "Restart a process whose first load of its WSGI script failed and no retry succeeded "
+     "within this long.",
      &D::startup_timeout},
     {"restart-interval", K::seconds, 0, kOneYear, "", "0 (off)", true,
      "Restart each process after it has run this long.", &D::restart_interval},

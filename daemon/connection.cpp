@@ -45,29 +45,54 @@ std::int64_t now_us() {
 
 // The SocketChannel plus what only the daemon knows: mod_wsgi.daemon_start, the moment a
 // request thread took the request (as mod_wsgi sets it), so an application can tell how
-// long it queued (daemon_start - queue_start).
+// long it queued (daemon_start - queue_start). Each body read and response write also
+// tells `life` (inactivity-timeout restarts a process whose requests make no I/O).
 class DaemonChannel final : public RequestChannel {
  public:
-  DaemonChannel(SocketChannel& inner, std::int64_t started_us) : inner_(inner) {
+  DaemonChannel(SocketChannel& inner, std::int64_t started_us, Lifecycle* life = nullptr)
+      : inner_(inner), life_(life) {
     const auto env = inner.environ();
     environ_.assign(env.begin(), env.end());
     environ_.push_back({"mod_wsgi.daemon_start", std::to_string(started_us)});
   }
   std::span<const EnvEntry> environ() const override { return environ_; }
   ServerTraits traits() const override { return inner_.traits(); }
-  std::size_t read(char* buffer, std::size_t size) override { return inner_.read(buffer, size); }
+  std::size_t read(char* buffer, std::size_t size) override {
+    const std::size_t n = inner_.read(buffer, size);
+    note_io();
+    return n;
+  }
   void start_response(std::string_view status, const std::vector<Header>& headers) override {
     inner_.start_response(status, headers);
+    note_io();
   }
-  void write(std::string_view data) override { inner_.write(data); }
+  void write(std::string_view data) override {
+    inner_.write(data);
+    note_io();
+  }
   bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override {
-    return inner_.send_file(fd, offset, length);
+    const bool sent = inner_.send_file(fd, offset, length);
+    note_io();
+    return sent;
   }
-  void flush() override { inner_.flush(); }
+  bool buffers_headers() const override { return inner_.buffers_headers(); }
+  bool buffers_write(std::size_t bytes) const override { return inner_.buffers_write(bytes); }
+  void flush() override {
+    inner_.flush();
+    note_io();
+  }
+  void write_flushed(std::string_view data) override {
+    inner_.write_flushed(data);
+    note_io();
+  }
   void log(Level level, std::string_view message) override { inner_.log(level, message); }
 
  private:
+  void note_io() noexcept {
+    if (life_) life_->note_io();
+  }
   SocketChannel& inner_;
+  Lifecycle* life_;
   std::vector<EnvEntry> environ_;
 };
 
@@ -120,7 +145,7 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     const ScriptTarget seen = target_from(channel.environ());  // H-D: URL + script reloading
     token = life.request_started(method, uri, &seen);
     if (!queue_timeout_expired(spec, channel, started_us, method, uri)) {
-      DaemonChannel request(channel, started_us);
+      DaemonChannel request(channel, started_us, &life);
       Outcome outcome = python.run_request(target_from(request.environ()), request);
       // H-D: a request interrupted with mod_wsgi.RequestTimeout (interrupt-timeout) that
       // unwound before its headers went out is a gateway timeout, not an app error.

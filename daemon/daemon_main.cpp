@@ -75,18 +75,19 @@ int run(const DaemonRunSpec& spec) {
                                         "python-path= of WSGIDaemonProcess " + spec.group);
     return static_cast<int>(DaemonExit::startup_failed);
   }
+  static GilWatch gil;  // static: its thread outlives run() until the process exits
+  // Leaked on purpose, like the pool below: threads cut off at exit may still touch it.
+  Lifecycle& life = *new Lifecycle(spec, spec.deadlock_timeout > 0 ? &gil : nullptr,
+                                   python->interrupt_thread);
+  // startup-timeout counts from the first failed load, preloads included.
+  if (spec.startup_timeout > 0) python->observe_script_loads(&Lifecycle::on_script_load, &life);
   for (const PreloadScript& script : spec.preload) {
     ScriptTarget target{script.script_path, script.application_group, script.callable, false};
     python->import_script(target);  // a failure is logged by the adapter; requests retry it
   }
-
   // Python is up and the preloads are in: what the loader alone needed can go.
   release_loader_pages();
-  static GilWatch gil;  // static: its thread outlives run() until the process exits
   if (spec.deadlock_timeout > 0) gil.start();
-  // Leaked on purpose, like the pool below: threads cut off at exit may still touch it.
-  Lifecycle& life = *new Lifecycle(spec, spec.deadlock_timeout > 0 ? &gil : nullptr,
-                                   python->interrupt_thread);
   watch.life = &life;
   pthread_t watcher;
   pthread_create(&watcher, nullptr, &watch_signals, &watch);
@@ -118,7 +119,11 @@ int run(const DaemonRunSpec& spec) {
     case DaemonExit::shutdown:
     case DaemonExit::request_timeout:
     case DaemonExit::cpu_time_limit:
+    case DaemonExit::startup_timeout:
       grace = spec.shutdown_timeout, more = 0;
+      break;
+    case DaemonExit::inactivity:  // requests stuck without I/O are treated as request-timeout
+      if (life.stalled()) grace = spec.shutdown_timeout, more = 0;
       break;
     case DaemonExit::deadlock:  // nothing can finish without the GIL
       grace = 0, more = 0;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "process_memory.hpp"
@@ -43,6 +44,7 @@ Lifecycle::Token Lifecycle::request_started(std::string_view method, std::string
   std::string what(method);
   if (!uri.empty()) what.append(what.empty() ? "" : " ").append(uri);
   bool at_limit = false;
+  bool wake_main = false;
   Token token;
   {
     std::lock_guard lock(mutex_);
@@ -51,7 +53,9 @@ Lifecycle::Token Lifecycle::request_started(std::string_view method, std::string
     running_.emplace(token, Running{last_activity_, std::move(what), pthread_self()});
     // maximum-requests counts the requests a process takes: the last one is this one.
     at_limit = request_limit_ && ++started_ == request_limit_;
+    wake_main = std::exchange(main_waits_for_start_, false);
   }
+  if (wake_main) changed_.notify_all();  // at most once per idle spell of a fresh process
   if (at_limit) {
     if (limit_hook_) limit_hook_();
     request_exit(DaemonExit::maximum_requests);
@@ -136,6 +140,56 @@ void Lifecycle::request_exit(DaemonExit reason) {
     exit_ = reason;
   }
   changed_.notify_all();
+}
+
+void Lifecycle::script_loaded(bool ok, std::string_view script_path) {
+  if (spec_.startup_timeout <= 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    // mod_wsgi's rule: only a failure before anything loaded arms the timer, and the
+    // first success ends it for the life of the process.
+    if (startup_ == Startup::loaded) return;
+    if (ok) {
+      startup_ = Startup::loaded;
+      return;  // wait_for_exit() finds nothing at the old deadline and sleeps on
+    }
+    if (startup_ == Startup::failing) return;
+    startup_ = Startup::failing;
+    startup_script_ = script_path;
+    startup_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(spec_.startup_timeout));
+  }
+  changed_.notify_all();  // a new deadline for wait_for_exit(); once per process
+}
+
+bool Lifecycle::stalled() const {
+  std::lock_guard lock(mutex_);
+  return stalled_;
+}
+
+bool Lifecycle::requests_stalled(Clock::time_point now, Clock::time_point* wake) {
+  using std::chrono::duration;
+  // Quiet since the later of the last request I/O and the last request start or end.
+  const std::int64_t io_ns = last_io_ns_.load(std::memory_order_relaxed);
+  double quiet = duration<double>(now - last_activity_).count();
+  if (io_ns != 0) quiet = std::min(quiet, static_cast<double>(coarse_now_ns() - io_ns) / 1e9);
+  if (quiet < spec_.inactivity_timeout) {
+    // 10 ms late: the coarse clock may lag by a tick, and waking early would only loop.
+    const double left = spec_.inactivity_timeout - quiet + 0.01;
+    *wake = std::min(*wake, now + std::chrono::duration_cast<Clock::duration>(duration<double>(left)));
+    return false;
+  }
+  stalled_ = true;
+  if (spec_.logger)
+    spec_.logger->log(Level::error, "GANTRY0218: daemon process over inactivity-timeout with requests in "
+                                    "flight: group " + spec_.group + ", pid " + std::to_string(getpid()) +
+                                    ": none of them read request content or wrote response content for " +
+                                    seconds_text(quiet) + " (inactivity-timeout=" +
+                                    seconds_text(spec_.inactivity_timeout) + "); running: " +
+                                    describe_running_locked(now) +
+                                    "; restarting it. Fix the handler that blocks without I/O or raise "
+                                    "inactivity-timeout=");
+  return true;
 }
 
 bool Lifecycle::over_request_timeout(Clock::time_point now) const {
@@ -224,13 +278,31 @@ DaemonExit Lifecycle::wait_for_exit() {
     if (spec_.restart_interval > 0 && now - born_ >= to_clock(spec_.restart_interval))
       return *(exit_ = DaemonExit::restart_interval);
     auto wake = Clock::time_point::max();
-    // A process that has served nothing is at its base size already: restarting it would
-    // only churn (mod_wsgi also arms the idle timer with the first request).
-    if (spec_.inactivity_timeout > 0 && served_ > 0) {
-      auto deadline = last_activity_ + to_clock(spec_.inactivity_timeout);
-      if (running_.empty() && now >= deadline) return *(exit_ = DaemonExit::inactivity);
-      wake = running_.empty() ? deadline : now + to_clock(spec_.inactivity_timeout);
+    if (startup_ == Startup::failing) {
+      if (now >= startup_deadline_) {
+        if (log)
+          log->log(Level::error, "GANTRY0217: daemon process could not load its WSGI script within "
+                                 "startup-timeout: " + who + ", script " + startup_script_ +
+                                 " failed to load and no later attempt succeeded within " +
+                                 seconds_text(spec_.startup_timeout) +
+                                 "; restarting it. Fix the import error shown above or raise "
+                                 "startup-timeout=");
+        return *(exit_ = DaemonExit::startup_timeout);
+      }
+      wake = startup_deadline_;
     }
+    if (spec_.inactivity_timeout > 0 && !running_.empty()) {
+      // Requests in flight that neither read nor write (mod_wsgi's second use of the option).
+      if (requests_stalled(now, &wake)) return *(exit_ = DaemonExit::inactivity);
+    } else if (spec_.inactivity_timeout > 0 && served_ > 0) {
+      // A process that has served nothing is at its base size already: restarting it would
+      // only churn (mod_wsgi also arms the idle timer with the first request).
+      const auto deadline = last_activity_ + to_clock(spec_.inactivity_timeout);
+      if (now >= deadline) return *(exit_ = DaemonExit::inactivity);
+      wake = std::min(wake, deadline);
+    }
+    // No inactivity deadline armed yet: the first request's start must wake us.
+    main_waits_for_start_ = spec_.inactivity_timeout > 0 && running_.empty() && served_ == 0;
     // Polled even while nothing runs: request_started() does not wake this thread, so a
     // request that starts (and hangs) while it sleeps must still be seen.
     if (spec_.request_timeout > 0) wake = std::min(wake, now + poll);
@@ -238,6 +310,7 @@ DaemonExit Lifecycle::wait_for_exit() {
     if (spec_.restart_interval > 0) wake = std::min(wake, born_ + to_clock(spec_.restart_interval));
     if (wake == Clock::time_point::max()) changed_.wait(lock);
     else changed_.wait_until(lock, wake);
+    main_waits_for_start_ = false;
   }
 }
 

@@ -3,7 +3,10 @@
 // start and end; signals and timers report theirs; the main thread waits for the first
 // reason and then drains. Everything a recycle decision needs is here, so the rules of
 // maximum-requests, maximum-memory, inactivity-timeout, request-timeout, restart-interval,
-// deadlock-timeout and script reloading read in one place.
+// deadlock-timeout, startup-timeout and script reloading read in one place.
+#include <time.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -38,7 +41,8 @@ class Lifecycle {
   void request_finished(Token token, std::string_view method, std::string_view uri);
   // A signal or another component asks the process to end; the first reason wins.
   void request_exit(DaemonExit reason);
-  // Blocks until the process should exit (also detects inactivity-timeout, restart-interval,
+  // Blocks until the process should exit (also detects inactivity-timeout - idle, or
+  // requests in flight without I/O -, startup-timeout, restart-interval,
   // deadlock-timeout and request-timeout: the running time of the requests in flight,
   // summed and divided by the number of request threads, past the limit - so one stuck
   // request in a 15-thread process restarts it only when it has held its thread 15 times
@@ -59,6 +63,25 @@ class Lifecycle {
   void on_request_limit(std::function<void()> hook) { limit_hook_ = std::move(hook); }
   // "GET /stuck (running 12 s)" for every request in flight, oldest first.
   std::string describe_running() const;
+
+  // A request read its body or wrote/flushed/sent part of its response (DaemonChannel).
+  // inactivity-timeout restarts a process whose requests in flight all went that long
+  // without any. Called on every read and write: one relaxed atomic store of a coarse
+  // clock (vDSO, no syscall), skipped when the clock has not ticked since the last one.
+  void note_io() noexcept {
+    const std::int64_t now = coarse_now_ns();
+    if (last_io_ns_.load(std::memory_order_relaxed) != now) last_io_ns_.store(now, std::memory_order_relaxed);
+  }
+  // inactivity-timeout ended the process because its requests made no I/O (not because it
+  // was idle): they are stuck, so they get shutdown-timeout, not graceful-timeout.
+  bool stalled() const;
+
+  // startup-timeout (PythonApi::observe_script_loads): the first failed load of a WSGI
+  // script arms the deadline, a successful load disarms it for good.
+  void script_loaded(bool ok, std::string_view script_path);
+  static void on_script_load(void* self, bool ok, std::string_view script_path) {
+    static_cast<Lifecycle*>(self)->script_loaded(ok, script_path);
+  }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -90,6 +113,27 @@ class Lifecycle {
   std::optional<Clock::time_point> interrupt_deadline_;
   bool start_interrupts(Clock::time_point now);  // mutex_ held; false: nothing to interrupt
 
+  // inactivity-timeout while requests run: the last request I/O (CLOCK_MONOTONIC_COARSE,
+  // ns; request starts and ends count too, through last_activity_). `stalled_`: it fired.
+  static std::int64_t coarse_now_ns() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
+  std::atomic<std::int64_t> last_io_ns_{0};
+  bool stalled_ = false;
+  // wait_for_exit() sleeps with no inactivity deadline armed (nothing served yet):
+  // request_started() must wake it, so that inactivity-timeout sees a first request that
+  // hangs from its first instruction.
+  bool main_waits_for_start_ = false;
+  // startup-timeout: pending (nothing loaded yet), failing (deadline armed), loaded.
+  enum class Startup { pending, failing, loaded };
+  Startup startup_ = Startup::pending;
+  Clock::time_point startup_deadline_;
+  std::string startup_script_;  // the script whose load failed first
+
+  // mutex_ held; true (logged) when the requests in flight made no I/O for inactivity-timeout.
+  bool requests_stalled(Clock::time_point now, Clock::time_point* wake);
   bool over_request_timeout(Clock::time_point now) const;  // mutex_ held
   std::string describe_running_locked(Clock::time_point now) const;
   void check_script(const ScriptTarget& target);

@@ -311,6 +311,7 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.maximum_memory = static_cast<std::uint64_t>(o.maximum_memory);
   spec.memory_growth_log = static_cast<std::uint64_t>(o.memory_growth_log);
   spec.inactivity_timeout = seconds(o.inactivity_timeout);
+  spec.startup_timeout = seconds(o.startup_timeout);
   spec.request_timeout = seconds(o.request_timeout);
   spec.graceful_timeout = seconds(o.graceful_timeout);
   spec.eviction_timeout = seconds(o.eviction_timeout);

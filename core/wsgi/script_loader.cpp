@@ -19,6 +19,10 @@
 namespace gantry::wsgi {
 namespace {
 
+// Set once before the first load (daemon start-up), then only read.
+PythonApi::ScriptLoadObserver load_observer = nullptr;
+void* load_observer_context = nullptr;
+
 bool same_time(const timespec& a, const timespec& b) noexcept {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
@@ -181,7 +185,16 @@ Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const 
   log.log(Level::info, reloading ? ids::kScriptReloading : ids::kScriptLoading,
           std::string(reloading ? "Reloading" : "Loading") + " WSGI script " + quoted(path) +
               " into application group '" + interpreter.name + "'");
-  return execute_script(interpreter, path, st.st_mtim, log, module);
+  const Outcome outcome = execute_script(interpreter, path, st.st_mtim, log, module);
+  // Only real attempts are reported (a cached module is no news): a daemon process restarts
+  // when its first attempt failed and none succeeded within startup-timeout.
+  if (load_observer) load_observer(load_observer_context, outcome == Outcome::ok, path);
+  return outcome;
+}
+
+void set_script_load_observer(PythonApi::ScriptLoadObserver observer, void* context) noexcept {
+  load_observer = observer;
+  load_observer_context = context;
 }
 
 Outcome find_application(PyObject* module, const ScriptTarget& target, const LogTarget& log,

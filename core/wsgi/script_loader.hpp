@@ -28,6 +28,10 @@ ScriptStat stat_script(const ScriptTarget& target) noexcept;
 Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const LogTarget& log, py::Ref& module,
                     const ScriptStat* known = nullptr);
 
+// startup-timeout: who is told of each load attempt's result (PythonApi::observe_script_loads).
+// Set before any load; a plain global read by the loading threads.
+void set_script_load_observer(PythonApi::ScriptLoadObserver observer, void* context) noexcept;
+
 // module.<target.callable>; server_error (logged) if it is missing.
 Outcome find_application(PyObject* module, const ScriptTarget& target, const LogTarget& log, py::Ref& application);
 

@@ -44,6 +44,7 @@ struct DaemonRunSpec {
   std::uint64_t maximum_memory = 0;        // bytes of RSS
   std::uint64_t memory_growth_log = 32u << 20;
   double inactivity_timeout = 0;
+  double startup_timeout = 0;              // restart if the WSGI script keeps failing to load
   double request_timeout = 0;
   double graceful_timeout = 15;
   double eviction_timeout = 0;             // SIGUSR1/SIGINT grace; 0 = graceful-timeout
@@ -73,7 +74,7 @@ enum class DaemonExit : int {
   shutdown = 0,            // SIGTERM from the supervisor (Apache stops or restarts hard)
   startup_failed = 100,    // Python, privileges or the entry point could not start; logged
   maximum_requests = 101,  // maximum-requests reached
-  inactivity = 102,        // inactivity-timeout elapsed with nothing in flight
+  inactivity = 102,        // inactivity-timeout: nothing in flight, or no request I/O, that long
   maximum_memory = 103,    // RSS above maximum-memory after a request
   restart_signal = 104,    // SIGUSR1/SIGINT asked for a graceful restart
   request_timeout = 105,   // requests outlived request-timeout
@@ -82,6 +83,7 @@ enum class DaemonExit : int {
   restart_interval = 108,  // restart-interval elapsed
   cpu_time_limit = 109,    // cpu-time-limit reached (SIGXCPU)
   retired = 110,           // Apache restarted gracefully: this generation drained and left
+  startup_timeout = 111,   // the WSGI script failed to load and no retry succeeded in time
 };
 
 // Sent by the supervisor to a restart's old processes (SIGUSR1 is the daemon's own restart
@@ -106,6 +108,7 @@ inline const char* describe_daemon_exit(int status) {
     case DaemonExit::restart_interval: return "recycled: restart-interval elapsed";
     case DaemonExit::cpu_time_limit: return "restarted: cpu-time-limit reached";
     case DaemonExit::retired: return "drained after Apache's graceful restart";
+    case DaemonExit::startup_timeout: return "restarted: the WSGI script did not load within startup-timeout";
   }
   return nullptr;
 }

@@ -57,6 +57,13 @@ struct PythonApi {
   // this pthread id and writes its Python stack to *stack; false if it runs no Python.
   // Takes the GIL, so it may block: call it from a thread of its own.
   bool (*interrupt_thread)(unsigned long thread_id, std::string* stack);
+  // startup-timeout (daemon): from now on, `observer(context, loaded, script_path)` is
+  // called after each attempt of this process to load (or reload) a WSGI script file:
+  // loaded = false when reading, compiling or executing it failed (logged as usual). Called
+  // on the loading thread with the GIL held: it must be quick and must not take the GIL.
+  // Set before any script is loaded (preloads included); null stops the reports.
+  using ScriptLoadObserver = void (*)(void* context, bool loaded, std::string_view script_path);
+  void (*observe_script_loads)(ScriptLoadObserver observer, void* context);
 };
 
 }  // namespace gantry

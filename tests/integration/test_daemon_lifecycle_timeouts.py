@@ -32,6 +32,10 @@ WSGIDaemonProcess limits processes=1 threads=1 memory-limit=300M virtual-memory-
 WSGIDaemonProcess reload processes=2 threads=1
 WSGIDaemonProcess crash processes=1 threads=1
 WSGIDaemonProcess intr processes=1 threads=1 request-timeout=1 interrupt-timeout=2 shutdown-timeout=1
+WSGIDaemonProcess startup processes=1 threads=2 startup-timeout=2
+WSGIDaemonProcess startok processes=1 threads=2 startup-timeout=2
+WSGIDaemonProcess stall processes=1 threads=2 inactivity-timeout=2 shutdown-timeout=1
+WSGIDaemonProcess stallfirst processes=1 threads=2 inactivity-timeout=2 shutdown-timeout=1 deadlock-timeout=0
 WSGIScriptAlias /idle @APPS@/lifecycle.wsgi process-group=idle application-group=%{GLOBAL}
 WSGIScriptAlias /rt @APPS@/lifecycle.wsgi process-group=rt application-group=%{GLOBAL}
 WSGIScriptAlias /grace @APPS@/lifecycle.wsgi process-group=grace application-group=%{GLOBAL}
@@ -44,6 +48,12 @@ WSGIScriptAlias /limits @APPS@/lifecycle.wsgi process-group=limits application-g
 WSGIScriptAlias /intr @APPS@/lifecycle.wsgi process-group=intr application-group=%{GLOBAL}
 WSGIScriptAlias /crash @APPS@/lifecycle.wsgi process-group=crash application-group=%{GLOBAL}
 WSGIScriptAlias /reload @APPS@/lifecycle_reload.wsgi process-group=reload application-group=%{GLOBAL}
+# No application-group=: the script is loaded at the first request, not preloaded when the
+# process starts (a preload that fails would restart the process every 2 s all along).
+WSGIScriptAlias /startup @APPS@/startup_flag.wsgi process-group=startup
+WSGIScriptAlias /startok @APPS@/lifecycle.wsgi process-group=startok application-group=%{GLOBAL}
+WSGIScriptAlias /stall @APPS@/io_pace.wsgi process-group=stall application-group=%{GLOBAL}
+WSGIScriptAlias /stallfirst @APPS@/io_pace.wsgi process-group=stallfirst application-group=%{GLOBAL}
 """, files={"apps/lifecycle_reload.wsgi": (APPS / "lifecycle.wsgi").read_text()})
 
 
@@ -262,3 +272,77 @@ def test_interrupt_timeout_restarts_when_the_request_does_not_unwind(apache):
     log_line(apache, r"GANTRY0215: [^\n]*GET /intr/sleep", since)
     exit_line(apache, "intr", pid, "request-timeout", since)
     assert get_json(apache, "/intr/pid")["pid"] != pid
+
+
+@pytest.mark.log_ids("GANTRY0217", *harness.ids("script_load_failed"))
+def test_startup_timeout_restarts_a_process_whose_script_does_not_load(apache):
+    flag = apache.apps / "startup_ok.flag"
+    assert not flag.exists()
+    since = apache.log_size()
+    failed_at = time.monotonic()
+    assert apache.get("/startup/pid").status == 500  # the import raised
+    line = log_line(apache, r"GANTRY0217: [^\n]*", since)
+    assert 1.5 < time.monotonic() - failed_at < 6  # startup-timeout=2 after the failure
+    assert "startup_flag.wsgi" in line and "raise startup-timeout=" in line
+    pid = int(re.search(r"group startup, pid (\d+)", line).group(1))
+    exit_line(apache, "startup", pid, "did not load within startup-timeout", since)
+    # Once the import works, the replacement loads it and is kept past startup-timeout.
+    flag.write_text("ok\n")
+    loaded = get_json(apache, "/startup/pid")["pid"]
+    assert loaded != pid
+    time.sleep(3)
+    assert get_json(apache, "/startup/pid")["pid"] == loaded
+    assert apache.log_text(since).count("GANTRY0217") == 1
+
+
+def test_startup_timeout_keeps_a_process_whose_script_loads(apache):
+    since = apache.log_size()
+    pid = get_json(apache, "/startok/pid")["pid"]
+    time.sleep(3)  # past startup-timeout=2
+    assert get_json(apache, "/startok/pid")["pid"] == pid
+    assert "GANTRY0217" not in apache.log_text(since)
+
+
+@pytest.mark.log_ids("GANTRY0218", "GANTRY0072")
+def test_inactivity_timeout_restarts_a_process_whose_request_makes_no_io(apache):
+    pid = get_json(apache, "/stall/pid")["pid"]
+    since = apache.log_size()
+    started = time.monotonic()
+    r = apache.get("/stall/sleep?s=30")  # no read, no write while it sleeps
+    elapsed = time.monotonic() - started
+    # inactivity-timeout=2, then shutdown-timeout=1 for the stuck request: not its 30 s.
+    assert 500 <= r.status < 600, r.status
+    assert 1.5 < elapsed < 6, elapsed
+    line = log_line(apache, r"GANTRY0218: [^\n]*", since)
+    assert f"group stall, pid {pid}" in line
+    assert "GET /stall/sleep?s=30 (running" in line and "inactivity-timeout=2 s" in line
+    exit_line(apache, "stall", pid, "inactivity-timeout", since)
+    assert get_json(apache, "/stall/pid")["pid"] != pid
+
+
+@pytest.mark.log_ids("GANTRY0218", "GANTRY0072")
+def test_inactivity_timeout_sees_a_stuck_first_request_of_a_fresh_process(apache):
+    # Nothing was served yet, so no idle deadline was armed, and deadlock-timeout=0 leaves
+    # no other timer: the request's start itself must wake the lifecycle's main thread.
+    # (Only this test uses the group.)
+    since = apache.log_size()
+    started = time.monotonic()
+    r = apache.get("/stallfirst/sleep?s=30")
+    elapsed = time.monotonic() - started
+    assert 500 <= r.status < 600, r.status
+    assert 1.5 < elapsed < 6, elapsed
+    line = log_line(apache, r"GANTRY0218: [^\n]*", since)
+    assert "group stallfirst" in line and "GET /stallfirst/sleep?s=30 (running" in line
+
+
+def test_inactivity_timeout_spares_a_request_that_keeps_writing(apache):
+    since = apache.log_size()
+    started = time.monotonic()
+    r = apache.get("/stall/stream?every=0.5&n=8")  # 4 s in all, a line every 0.5 s
+    elapsed = time.monotonic() - started
+    assert r.status == 200, r.status
+    lines = r.text.splitlines()
+    assert [ln.split()[0] for ln in lines] == [str(i) for i in range(8)]
+    assert len({ln.split()[1] for ln in lines}) == 1  # one process served it all
+    assert elapsed > 3.5
+    assert "GANTRY0218" not in apache.log_text(since)
