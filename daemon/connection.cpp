@@ -51,11 +51,9 @@ class DaemonChannel final : public RequestChannel {
  public:
   DaemonChannel(SocketChannel& inner, std::int64_t started_us, Lifecycle* life = nullptr)
       : inner_(inner), life_(life) {
-    const auto env = inner.environ();
-    environ_.assign(env.begin(), env.end());
-    environ_.push_back({"mod_wsgi.daemon_start", std::to_string(started_us)});
+    inner.add_environ("mod_wsgi.daemon_start", std::to_string(started_us));  // no copy of the rest
   }
-  std::span<const EnvEntry> environ() const override { return environ_; }
+  std::span<const EnvEntry> environ() const override { return inner_.environ(); }
   ServerTraits traits() const override { return inner_.traits(); }
   std::size_t read(char* buffer, std::size_t size) override {
     const std::size_t n = inner_.read(buffer, size);
@@ -93,7 +91,6 @@ class DaemonChannel final : public RequestChannel {
   }
   SocketChannel& inner_;
   Lifecycle* life_;
-  std::vector<EnvEntry> environ_;
 };
 
 // queue-timeout: a request that waited longer than this between the Apache child sending
