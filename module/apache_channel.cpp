@@ -153,6 +153,7 @@ void ApacheChannel::fail_output(apr_status_t status) {
 void ApacheChannel::pass(apr_bucket* bucket) {
   if (bucket) APR_BRIGADE_INSERT_TAIL(out_, bucket);
   sent_ = true;
+  buffered_ = 0;
   const apr_status_t rv = ap_pass_brigade(r_->output_filters, out_);
   apr_brigade_cleanup(out_);
   if (rv != APR_SUCCESS || r_->connection->aborted) fail_output(rv != APR_SUCCESS ? rv : APR_ECONNABORTED);
@@ -161,6 +162,11 @@ void ApacheChannel::pass(apr_bucket* bucket) {
 void ApacheChannel::write(std::string_view data) {
   const auto n = static_cast<apr_size_t>(clamp_to_content_length(data.size()));
   if (n == 0) return;
+  if (buffers_write(n)) {  // copied: the caller's bytes may be gone before they are passed
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_heap_create(data.data(), n, nullptr, r_->connection->bucket_alloc));
+    buffered_ += n;
+    return;
+  }
   // Transient: no copy here; a filter that has to hold on to the bytes sets them aside.
   pass(apr_bucket_transient_create(data.data(), n, r_->connection->bucket_alloc));
 }
@@ -212,6 +218,8 @@ void ApacheChannel::finish() {
 
 void ApacheChannel::discard_unsent_response() {
   if (sent_) return;
+  apr_brigade_cleanup(out_);  // small writes that were still held back
+  buffered_ = 0;
   // Headers the app set must not leak into the error page Apache is about to send.
   apr_table_clear(r_->headers_out);
   r_->content_type = nullptr;
@@ -222,6 +230,16 @@ void ApacheChannel::discard_unsent_response() {
 
 void ApacheChannel::abort_response() {
   if (finished_) return;
+  // Small writes still held back go out first, as they would have without the holding
+  // back: the client sees the status and the partial body, then the break (an error
+  // bucket ahead of any sent header would turn into an error page instead).
+  if (buffered_ > 0) {
+    try {
+      pass(nullptr);
+    } catch (const ChannelError&) {
+      // The client is gone; the abort below is all that is left to do.
+    }
+  }
   finished_ = true;
   conn_rec* c = r_->connection;
   c->keepalive = AP_CONN_CLOSE;

@@ -30,6 +30,14 @@ class ApacheChannel final : public RequestChannel {
   std::size_t read(char* buffer, std::size_t size) override;
   void start_response(std::string_view status, const std::vector<Header>& headers) override;
   void write(std::string_view data) override;
+  // start_response() only fills in request_rec; small writes are copied into the output
+  // brigade and go down the filters with the next flush, file, large write or the end of
+  // the response. The adapter keeps the GIL across both: a small list response makes no
+  // system call until run_request() has returned and released it.
+  bool buffers_headers() const override { return true; }
+  bool buffers_write(std::size_t bytes) const override {
+    return bytes <= kBufferBelow && buffered_ + bytes <= kBufferLimit;
+  }
   bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override;
   void flush() override;
   void write_flushed(std::string_view data) override;
@@ -54,6 +62,9 @@ class ApacheChannel final : public RequestChannel {
   std::uint64_t clamp_to_content_length(std::uint64_t size);
   [[noreturn]] void fail_output(apr_status_t status);
 
+  static constexpr std::size_t kBufferBelow = 16 * 1024;  // larger writes go out uncopied
+  static constexpr std::size_t kBufferLimit = 64 * 1024;  // bytes held back at most
+
   request_rec* r_;
   std::vector<EnvEntry> environ_;
   ServerTraits traits_;
@@ -66,6 +77,7 @@ class ApacheChannel final : public RequestChannel {
   bool finished_ = false;
   bool has_length_ = false;
   std::uint64_t remaining_ = 0;  // of the declared Content-Length
+  std::size_t buffered_ = 0;     // bytes of small writes waiting in out_
 };
 
 }  // namespace gantry::module
