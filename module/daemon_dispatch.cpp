@@ -352,7 +352,12 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
 
     if (result.failure == ForwardFailure::none) {
       if (result.outcome == Outcome::ok) {
-        channel.finish();
+        try {
+          channel.finish();  // a file bucket is only sent here, so the client may be gone now
+        } catch (const ChannelError& e) {
+          ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "GANTRY0049: response to %s not completed: %s",
+                        r->uri, e.what());
+        }
         return OK;
       }
       if (!result.response_started) return result.http_status();

@@ -228,3 +228,22 @@ def test_file_wrapper_slow_reader(apache):
     assert r.status == 200
     assert len(r.body) == len(data)
     assert hashlib.sha256(r.body).digest() == hashlib.sha256(data).digest()
+
+
+@pytest.mark.log_ids(*harness.ids("client_gone"))
+def test_file_wrapper_client_gone_midway_is_not_a_server_error(apache):
+    """A client that goes away while a file is still being sent is client behaviour
+    (GANTRY0049 at debug), not an internal error of the server (daemon mode said GANTRY0002:
+    the file bucket is only written when the end of the response is passed); the server
+    goes on serving."""
+    path = apache.root / "data" / "big.bin"
+    for attempt in range(12):
+        with socket.create_connection(("127.0.0.1", apache.port), timeout=20) as s:
+            s.sendall(f"GET /r/file-wrapper?path={path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert s.recv(4096)
+            if attempt % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # closed while the rest of the file is on its way (every other time with RST)
+    time.sleep(0.5)
+    assert "GANTRY0002" not in apache.log_text()
+    assert apache.get("/r/list").status == 200
