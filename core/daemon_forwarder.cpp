@@ -19,6 +19,7 @@
 
 #include "gantry/frame_io.hpp"
 #include "gantry/http_rules.hpp"
+#include "gantry/scoped_fd.hpp"
 
 namespace gantry {
 
@@ -36,20 +37,6 @@ std::string seconds_text(std::chrono::milliseconds timeout) {
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
   return std::to_string(ms) + " ms";
 }
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 class Forwarder {
  public:

@@ -1,6 +1,7 @@
 // SocketChannel: the daemon end of the Apache child <-> daemon protocol.
 #include "gantry/socket_channel.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -117,7 +118,9 @@ void SocketChannel::fail(const ChannelError& error) {
 void SocketChannel::send_now() {
   try {
     writer_.send_all(options_.socket_timeout);
+    queued_file_.reset();  // the kernel has its own reference in the message now
   } catch (const ChannelError& error) {
+    queued_file_.reset();
     fail(error);
   }
 }
@@ -241,9 +244,14 @@ bool SocketChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length
   // Only regular files: the Apache child will sendfile() it, which needs an offset.
   if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) return false;
   if (length == 0) return true;
+  if (queued_file_.get() >= 0) send_now();  // one descriptor per message
+  // Queued, to leave with END (or whatever is sent next) in one sendmsg: a duplicate,
+  // because the application may close its file as soon as this returns.
+  const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return false;  // the adapter reads and writes the file instead
+  queued_file_.reset(copy);
   writer_.append([&](std::string& out) { protocol::append_file(out, offset, length); });
-  writer_.attach_fd(fd);
-  send_now();  // the kernel duplicates fd into the message; the caller keeps its own
+  writer_.attach_fd(copy);
   return true;
 }
 
@@ -302,8 +310,10 @@ bool SocketChannel::finish(Outcome outcome) {
   try {
     writer_.append([&](std::string& out) { protocol::append_end(out, outcome); });
     writer_.send_all(options_.socket_timeout);
+    queued_file_.reset();
     return true;
   } catch (const ChannelError& error) {
+    queued_file_.reset();
     broken_ = true;
     broken_kind_ = error.kind();
     broken_reason_ = error.what();

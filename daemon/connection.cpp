@@ -74,6 +74,7 @@ class DaemonChannel final : public RequestChannel {
     return sent;
   }
   bool buffers_headers() const override { return inner_.buffers_headers(); }
+  bool buffers_file() const override { return inner_.buffers_file(); }
   bool buffers_write(std::size_t bytes) const override { return inner_.buffers_write(bytes); }
   void flush() override {
     inner_.flush();

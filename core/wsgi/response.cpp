@@ -239,8 +239,12 @@ std::optional<bool> Response::send_file(int fd, std::uint64_t offset, std::uint6
   if (length == 0) return true;
   bool done = false;
   try {
-    py::GilRelease unlocked;
-    done = channel_.send_file(fd, offset, length);
+    if (channel_.buffers_file()) {
+      done = channel_.send_file(fd, offset, length);  // queued: no wait, keep the GIL
+    } else {
+      py::GilRelease unlocked;
+      done = channel_.send_file(fd, offset, length);
+    }
   } catch (const ChannelError& e) {
     channel_failed_with(e);
     return true;

@@ -82,6 +82,9 @@ class RequestChannel {
   // false if this channel cannot, in which case the adapter reads and write()s instead.
   // The channel must not close `fd`; it may dup() it if it needs it after returning.
   virtual bool send_file(int fd, std::uint64_t offset, std::uint64_t length) = 0;
+  // True when send_file() would only queue the file (a duplicate of its descriptor) to
+  // go out with what follows, with no system call that can wait: the adapter keeps the GIL.
+  virtual bool buffers_file() const { return false; }
 
   // True when start_response() / write() of `bytes` bytes would only append to this
   // channel's memory, with no system call and no wait: the adapter then keeps the GIL across

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "gantry/scoped_fd.hpp"
 #include "gantry/channel.hpp"
 #include "gantry/frame_io.hpp"
 #include "gantry/protocol.hpp"
@@ -53,6 +54,7 @@ class SocketChannel final : public RequestChannel {
   void write(std::string_view data) override;
   bool send_file(int fd, std::uint64_t offset, std::uint64_t length) override;
   bool buffers_headers() const override;
+  bool buffers_file() const override { return !broken_; }
   bool buffers_write(std::size_t bytes) const override;
   void flush() override;
   void write_flushed(std::string_view data) override;
@@ -77,6 +79,7 @@ class SocketChannel final : public RequestChannel {
   SocketChannelOptions options_;
   protocol::FrameReader reader_;
   protocol::FrameWriter writer_;
+  ScopedFd queued_file_;  // the duplicate a queued FILE frame carries, until it is sent
   std::vector<EnvEntry> environ_;
   ServerTraits traits_;
 

@@ -392,6 +392,21 @@ BOOST_AUTO_TEST_CASE(file_descriptor_passing) {
   // The daemon's own descriptor is still open and untouched.
   BOOST_TEST(::fcntl(file, F_GETFD) >= 0);
 
+  // The FILE frame waits to leave with END; the application may close its file before.
+  {
+    FakeApache apache;
+    DaemonReport report;
+    auto result = run_link(apache, [&](SocketChannel& ch, DaemonReport& r) {
+      ch.start_response("200 OK", {});
+      const int own = ::dup(file);
+      BOOST_TEST(ch.send_file(own, 0, 10));
+      ::close(own);  // as wsgi.file_wrapper's close() does right after the send
+      r.finished = ch.finish(Outcome::ok);
+    }, report);
+    BOOST_TEST((result.failure == ForwardFailure::none), result.detail);
+    BOOST_TEST(apache.file_seen == content.substr(0, 10));
+  }
+
   // A file that is shorter than announced: the response is aborted, with its own id.
   FakeApache apache;
   apache.send_file_works = false;
