@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "gantry/directive_words.hpp"
 #include "gantry_hooks.h"
 #include "group_names.hpp"
 
@@ -70,7 +71,10 @@ struct Context {
   // `id` is the GANTRY id of the cause (see docs/log-messages.md).
   [[noreturn]] void fail(const char* id, const std::string& message) const;
   Flag on_off() const;
-  std::vector<const char*> words() const;
+  // The arguments split as mod_wsgi splits them (gantry/directive_words.hpp): the first
+  // `positional` words as Apache reads any word, the rest as name=value options whose value
+  // may be quoted. Broken quoting is a config error.
+  std::vector<const char*> words(std::size_t positional = kAllPositional) const;
   const char* copy(std::string_view text) const {
     return apr_pstrmemdup(cmd->pool, text.data(), text.size());
   }
@@ -100,14 +104,10 @@ Flag Context::on_off() const {
   fail(kBadValue, std::string("invalid value '") + arg + "'; accepted: On or Off");
 }
 
-std::vector<const char*> Context::words() const {
+std::vector<const char*> Context::words(std::size_t positional) const {
   std::vector<const char*> out;
-  const char* rest = arg;
-  while (*rest) {
-    const char* word = ap_getword_conf(cmd->pool, &rest);
-    if (!*word && !*rest) break;
-    out.push_back(word);
-  }
+  for (const std::string& word : split_directive_words(spec.name, arg, positional))
+    out.push_back(copy(word));
   return out;
 }
 
@@ -116,68 +116,118 @@ void Context::note_inert() const {
   global().note_inert(spec.name);
 }
 
-// "name=value" option split; returns false if `word` does not start with `name=`.
-bool option_value(const char* word, std::string_view name, const char** value) {
-  std::string_view w(word);
-  if (w.size() <= name.size() || w.substr(0, name.size()) != name || w[name.size()] != '=')
-    return false;
-  *value = word + name.size() + 1;
-  return true;
-}
-
 void check_group_spec(const Context& c, const char* what, const char* value) {
   if (!*value) c.fail(kBadGroupName, std::string("empty ") + what + " name; give a name or %{GLOBAL}");
   if (auto problem = group_spec_problem(value); !problem.empty())
     c.fail(kBadGroupName, std::string("invalid ") + what + " '" + value + "': " + problem);
 }
 
-// ---- WSGIScriptAlias / WSGIScriptAliasMatch --------------------------------------------
+// ---- Script directives: leading words, then name=value options -------------------------
+//
+// WSGIScriptAlias(Match), WSGIImportScript, WSGIHandlerScript, WSGIDispatchScript and the
+// auth scripts all read their options here, so quoting (`process-group='g'`), checking
+// and messages are the same for each.
 
-// process-group=NAME / application-group=NAME, as WSGIScriptAlias and WSGIImportScript take
-// them: checked and stored; false if `word` is neither.
-bool group_option(const Context& c, const char* word, const char** process_group,
-                  const char** application_group) {
-  const char* value = nullptr;
-  if (option_value(word, "process-group", &value)) {
-    check_group_spec(c, "process group", value);
-    *process_group = value;
-  } else if (option_value(word, "application-group", &value)) {
-    check_group_spec(c, "application group", value);
-    *application_group = value;
-  } else {
-    return false;
+enum ScriptOption : unsigned {
+  kProcessGroupOption = 1u << 0,       // process-group=NAME
+  kApplicationGroupOption = 1u << 1,   // application-group=NAME
+  kCallableObjectOption = 1u << 2,     // callable-object=NAME
+  kPassAuthorizationOption = 1u << 3,  // pass-authorization=On|Off
+};
+
+struct ScriptDirective {
+  std::vector<const char*> leading;          // the positional words (URL, path, name, ...)
+  const char* process_group = nullptr;       // unresolved (%{...} kept), checked
+  const char* application_group = nullptr;   // unresolved, checked
+  const char* callable_object = nullptr;
+  Flag pass_authorization = Flag::unset;
+};
+
+struct ScriptOptionName {
+  ScriptOption option;
+  std::string_view name;
+  const char* form;
+};
+constexpr ScriptOptionName kScriptOptions[] = {
+    {kProcessGroupOption, "process-group", "process-group=NAME"},
+    {kApplicationGroupOption, "application-group", "application-group=NAME"},
+    {kCallableObjectOption, "callable-object", "callable-object=NAME"},
+    {kPassAuthorizationOption, "pass-authorization", "pass-authorization=On|Off"},
+};
+
+std::string accepted_script_options(unsigned accepted) {
+  std::string text;
+  for (const auto& known : kScriptOptions) {
+    if (!(accepted & known.option)) continue;
+    if (!text.empty()) text += ", ";
+    text += known.form;
   }
-  return true;
+  return text.empty() ? "none" : text;
 }
 
-void add_script_alias(const Context& c, bool is_regex) {
-  const auto words = c.words();
-  if (words.size() < 2)
-    c.fail(kMissingArgument, std::string("requires at least two arguments: ") + c.spec.name +
-           (is_regex ? " REGEX" : " URL-PATH") +
-           " FILE|DIRECTORY/ [process-group=NAME] [application-group=NAME]"
-           " [callable-object=NAME] [pass-authorization=On|Off]");
-  auto* alias = static_cast<ScriptAlias*>(apr_pcalloc(c.cmd->pool, sizeof(ScriptAlias)));
-  new (alias) ScriptAlias();
-  alias->location = words[0];
-  alias->target = words[1];
-  if (!*alias->target) c.fail(kMissingArgument, "empty script path; give an absolute file or directory/ path");
-  for (std::size_t i = 2; i < words.size(); ++i) {
-    if (group_option(c, words[i], &alias->process_group, &alias->application_group)) continue;
-    const char* value = nullptr;
-    if (option_value(words[i], "callable-object", &value)) {
-      if (!*value) c.fail(kBadValue, "empty callable-object= value");
-      alias->callable_object = value;
-    } else if (option_value(words[i], "pass-authorization", &value)) {
-      if (!strcasecmp(value, "On")) alias->pass_authorization = Flag::on;
-      else if (!strcasecmp(value, "Off")) alias->pass_authorization = Flag::off;
-      else c.fail(kBadValue, std::string("invalid pass-authorization value '") + value + "'; accepted: On or Off");
-    } else {
-      c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
-             "'; accepted: process-group=NAME, application-group=NAME, callable-object=NAME,"
-             " pass-authorization=On|Off");
+// Reads `leading` positional words (all required; `usage` shows the syntax when some are
+// missing), then only the options in `accepted` (a ScriptOption mask), each at most once.
+ScriptDirective parse_script_directive(const Context& c, std::size_t leading, unsigned accepted,
+                                       const char* usage) {
+  const auto words = c.words(leading);
+  if (words.size() < leading) c.fail(kMissingArgument, std::string("missing arguments; usage: ") + usage);
+  ScriptDirective out;
+  out.leading.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(leading));
+  unsigned seen = 0;
+  for (std::size_t i = leading; i < words.size(); ++i) {
+    std::string_view name, value_view;
+    const ScriptOptionName* known = nullptr;
+    if (split_option_word(words[i], &name, &value_view))
+      for (const auto& candidate : kScriptOptions)
+        if (candidate.name == name && (accepted & candidate.option)) known = &candidate;
+    if (!known)
+      c.fail(kUnknownOption, std::string("unknown option '") + words[i] + "'; accepted: " +
+             accepted_script_options(accepted));
+    if (seen & known->option)
+      c.fail(kBadValue, std::string("option ") + std::string(name) + "= is given more than once; give it once");
+    seen |= known->option;
+    const char* value = words[i] + name.size() + 1;
+    switch (known->option) {
+      case kProcessGroupOption:
+        check_group_spec(c, "process group", value);
+        out.process_group = value;
+        break;
+      case kApplicationGroupOption:
+        check_group_spec(c, "application group", value);
+        out.application_group = value;
+        break;
+      case kCallableObjectOption:
+        if (!*value) c.fail(kBadValue, "empty callable-object= value");
+        out.callable_object = value;
+        break;
+      case kPassAuthorizationOption:
+        if (!strcasecmp(value, "On")) out.pass_authorization = Flag::on;
+        else if (!strcasecmp(value, "Off")) out.pass_authorization = Flag::off;
+        else c.fail(kBadValue, std::string("invalid pass-authorization value '") + value + "'; accepted: On or Off");
+        break;
     }
   }
+  return out;
+}
+
+// ---- WSGIScriptAlias / WSGIScriptAliasMatch --------------------------------------------
+
+void add_script_alias(const Context& c, bool is_regex) {
+  const std::string usage = std::string(c.spec.name) + (is_regex ? " REGEX" : " URL-PATH") +
+                            " FILE|DIRECTORY/ [process-group=NAME] [application-group=NAME]"
+                            " [callable-object=NAME] [pass-authorization=On|Off]";
+  const ScriptDirective parsed = parse_script_directive(
+      c, 2, kProcessGroupOption | kApplicationGroupOption | kCallableObjectOption | kPassAuthorizationOption,
+      usage.c_str());
+  auto* alias = static_cast<ScriptAlias*>(apr_pcalloc(c.cmd->pool, sizeof(ScriptAlias)));
+  new (alias) ScriptAlias();
+  alias->location = parsed.leading[0];
+  alias->target = parsed.leading[1];
+  if (!*alias->target) c.fail(kMissingArgument, "empty script path; give an absolute file or directory/ path");
+  alias->process_group = parsed.process_group;
+  alias->application_group = parsed.application_group;
+  alias->callable_object = parsed.callable_object;
+  alias->pass_authorization = parsed.pass_authorization;
   if (is_regex) {
     alias->regex = ap_pregcomp(c.cmd->pool, alias->location, AP_REG_EXTENDED);
     if (!alias->regex)
@@ -209,22 +259,16 @@ void add_script_alias(const Context& c, bool is_regex) {
 // ---- WSGIImportScript ------------------------------------------------------------------
 
 void add_import_script(const Context& c) {
-  const auto words = c.words();
-  if (words.empty())
-    c.fail(kMissingArgument, "requires a script path: WSGIImportScript FILE process-group=NAME application-group=NAME");
-  const char* process_group = nullptr;
-  const char* application_group = nullptr;
-  for (std::size_t i = 1; i < words.size(); ++i) {
-    if (!group_option(c, words[i], &process_group, &application_group)) {
-      c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
-             "'; accepted: process-group=NAME application-group=NAME");
-    }
-  }
+  const ScriptDirective parsed =
+      parse_script_directive(c, 1, kProcessGroupOption | kApplicationGroupOption,
+                             "WSGIImportScript FILE process-group=NAME application-group=NAME");
+  const char* process_group = parsed.process_group;
+  const char* application_group = parsed.application_group;
   if (!process_group || !application_group)
     c.fail(kMissingArgument, "both process-group= and application-group= are required (use %{GLOBAL} for"
            " embedded mode / the main interpreter)");
   PreloadScript preload;
-  preload.script = words[0];
+  preload.script = parsed.leading[0];
   if (!group_is_global(process_group)) {
     if (!c.global().find_daemon_group(process_group))
       c.fail(kUndefinedGroup, std::string("process group '") + process_group +
@@ -240,7 +284,7 @@ void add_import_script(const Context& c) {
 // ---- WSGIDaemonProcess -----------------------------------------------------------------
 
 void add_daemon_process(const Context& c) {
-  const auto words = c.words();
+  const auto words = c.words(1);
   if (words.empty())
     c.fail(kMissingArgument, "requires a group name: WSGIDaemonProcess NAME [option=value ...]");
   DaemonGroupDecl group;
@@ -331,9 +375,11 @@ void set_restrict_process(const Context& c) {
   c.dir->restrict_process = list;
 }
 
-// Authentication/dispatch scripts: a path plus name=value options.
+// Authentication/dispatch scripts: a path plus application-group=NAME, as mod_wsgi 4.9
+// documents for each (they always run embedded).
 void inert_script(const Context& c) {
-  if (c.words().empty()) c.fail(kMissingArgument, "requires a script path");
+  const std::string usage = std::string(c.spec.name) + " FILE [application-group=NAME]";
+  parse_script_directive(c, 1, kApplicationGroupOption, usage.c_str());
   c.note_inert();
 }
 
@@ -456,7 +502,9 @@ const DirectiveSpec kDirectives[] = {
   {"WSGIHandlerScript", RAW_ARGS, Where::server_or_dir, Support::inert,
    "Location of WSGI handler script file.",
    [](const Context& c) {
-     if (c.words().size() < 2) c.fail(kMissingArgument, "requires a handler name and a script path");
+     parse_script_directive(c, 2, kProcessGroupOption | kApplicationGroupOption | kPassAuthorizationOption,
+                            "WSGIHandlerScript NAME FILE [process-group=NAME] [application-group=NAME]"
+                            " [pass-authorization=On|Off]");
      c.note_inert();
    }},
   {"WSGIDispatchScript", RAW_ARGS, Where::server_or_dir, Support::inert,

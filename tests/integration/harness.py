@@ -762,6 +762,12 @@ class Apache:
     def post(self, path: str, body: bytes, **kw) -> Response:
         return self.request("POST", path, body=body, **kw)
 
+    def get_json(self, path: str, **kw):
+        """GET `path`, which must answer 200 with a JSON body; the decoded body."""
+        r = self.get(path, **kw)
+        assert r.status == 200, (path, r.status, r.text)
+        return r.json()
+
     def _exchange(self, data: bytes, timeout: float, done=None) -> tuple[bytes, bool]:
         """Sends `data` as-is and reads until the server closes, `done(buffer)` says the
         reply is complete, or `timeout` passes. Returns the bytes and whether it closed."""

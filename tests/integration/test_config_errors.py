@@ -98,3 +98,42 @@ def test_good_config_accepted(checker, snippet):
     rc, out = checker.config_test(snippet)
     assert rc == 0, out
     assert "Syntax OK" in out
+
+
+# ---- quoting (test_quoted_options.py has the working forms) --------------------------
+
+BROKEN = [
+    ("WSGIDaemonProcess g display-name='%{GROUP}", "WSGIDaemonProcess", "GANTRY0017",
+     "unterminated ' quote in display-name='%{GROUP}; close it with a matching '"),
+    ('WSGIDaemonProcess g python-path="/srv/site threads=2', "WSGIDaemonProcess", "GANTRY0017",
+     "unterminated \" quote"),
+    ('WSGIScriptAlias / @APPS@/hello.wsgi process-group="g', "WSGIScriptAlias", "GANTRY0017",
+     "close it with a matching \""),
+    ("WSGIImportScript '@APPS@/import_marker.py process-group=%{GLOBAL}", "WSGIImportScript",
+     "GANTRY0017", "unterminated ' quote"),
+    ('WSGIDaemonProcess g python-path="/srv"/site', "WSGIDaemonProcess", "GANTRY0018",
+     "text follows the closing \" quote in python-path=\"/srv\"/site; put the whole value"),
+]
+
+
+@pytest.mark.gantry_only  # mod_wsgi reads an unterminated quote to the end of the line
+@pytest.mark.parametrize("snippet,directive,log_id,fix", BROKEN,
+                         ids=[f"{d}-{i}" for i, (_, d, _, _) in enumerate(BROKEN)])
+def test_broken_quoting_is_a_config_error(checker, snippet, directive, log_id, fix):
+    rc, out = checker.config_test(snippet)
+    assert rc != 0, out
+    assert f"{log_id}: {directive}: " in out, out
+    assert fix in out, out
+
+
+@pytest.mark.gantry_only  # mod_wsgi takes `"python-path` for the option name
+def test_a_whole_quoted_option_word_is_accepted(checker):
+    rc, out = checker.config_test('WSGIDaemonProcess g "python-path=/srv/my site" '
+                                  '"display-name=my app"')
+    assert rc == 0, out
+
+
+@pytest.mark.gantry_only  # mod_wsgi accepts an empty python-path and adds nothing
+def test_quoted_empty_value_is_refused_as_empty(checker):
+    rc, out = checker.config_test('WSGIDaemonProcess g python-path=""')
+    assert rc != 0 and "python-path" in out, out
