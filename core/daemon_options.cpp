@@ -40,7 +40,7 @@ constexpr OptionSpec kSpecs[] = {
      "Extra groups for the daemon user, separated by ','.", &D::supplementary_groups},
     {"umask", K::octal, 0, 0777, "", "(inherited)", true,
      "File creation mask of the daemon processes, in octal.", &D::umask},
-    {"home", K::path, 0, 0, "", "the user's home directory", true,
+    {"home", K::path, 0, 0, "", "Apache's working directory; with user= (not Apache's User), that user's home", true,
      "Initial working directory of the daemon processes.", &D::home},
     {"chroot", K::path, 0, 0, "", "(none)", true,
      "Directory to chroot into before running the application (deprecated in mod_wsgi).",

@@ -103,6 +103,8 @@ IdentityResult resolve_daemon_identity(DaemonGroupRuntime& g) {
     id.home = o.home;
     id.home_given = true;
   }
+  id.enter_home =
+      id.home_given || (id.switch_user && !o.user.empty() && id.uid != ap_unixd_config.user_id);
 
   id.socket_uid = id.switch_user ? ap_unixd_config.user_id : geteuid();
   if (!o.socket_user.empty()) {

@@ -247,8 +247,10 @@ void change_directory(const Context& c) {
                " (it must exist and be searchable by the daemon's user)");
     return;
   }
-  // Default, as mod_wsgi: the daemon user's home directory. Many service accounts have a
-  // home that does not exist (/nonexistent): not worth refusing to start, "/" will do.
+  // Default, as mod_wsgi: the home directory of a user= other than Apache's User, else the
+  // directory Apache was started in (inherited: nothing to do). Many service accounts have
+  // a home that does not exist (/nonexistent): not worth refusing to start, "/" will do.
+  if (!id.enter_home) return;
   if (!id.home.empty() && chdir(id.home.c_str()) == 0) return;
   const int error = errno;
   if (chdir("/") != 0) fail(c, "GANTRY0057", "chdir(/)", errno, "check the file system");

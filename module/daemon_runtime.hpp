@@ -36,6 +36,9 @@ struct DaemonIdentity {
   std::string user_name;      // for initgroups() and USER/LOGNAME
   std::string home;           // home= or the user's home directory ("" = unknown)
   bool home_given = false;    // home= was given: failing to chdir() there is fatal
+  // Start in `home`: home= was given, or user= names an account other than Apache's User
+  // (mod_wsgi 4.9's rule); otherwise the daemon keeps the directory Apache started in.
+  bool enter_home = false;
   std::vector<gid_t> extra_groups;  // supplementary-groups=, added to the user's own
   uid_t socket_uid = 0;       // owner of the listening socket (socket-user=, else User)
 };

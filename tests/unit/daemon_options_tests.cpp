@@ -1,7 +1,9 @@
 // WSGIDaemonProcess parsing: every option kind, every error, the table's consistency.
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "gantry/daemon_options.hpp"
 #include "gantry/value_parse.hpp"
@@ -229,6 +231,17 @@ BOOST_AUTO_TEST_CASE(table_is_consistent) {
     BOOST_TEST(gantry::find_daemon_option(name) != nullptr, name);
   const std::string markdown = gantry::daemon_options_markdown();
   BOOST_TEST(contains(markdown, "| `threads` | a whole number from 1 to 10000 | 15 | yes |"));
+}
+
+BOOST_AUTO_TEST_CASE(docs_table_is_generated_from_the_code) {
+  // docs/daemon-options.md carries daemon_options_markdown() verbatim: a change to the option
+  // table without regenerating the doc fails here (paste the printed table into the doc).
+  std::ifstream doc(GANTRY_SOURCE_DIR "/docs/daemon-options.md");
+  BOOST_TEST_REQUIRE(doc.good());
+  std::stringstream text;
+  text << doc.rdbuf();
+  const std::string table = gantry::daemon_options_markdown();
+  BOOST_TEST(contains(text.str(), table), "docs/daemon-options.md is stale; its table is now:\n" << table);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
