@@ -264,6 +264,21 @@ def test_interrupt_timeout_raises_request_timeout_and_keeps_the_process(apache):
     assert get_json(apache, "/intr/pid")["pid"] == pid  # the process was kept
 
 
+@pytest.mark.log_ids("GANTRY0215")
+def test_interrupt_timeout_is_not_swallowed_by_except_exception(apache):
+    """mod_wsgi.RequestTimeout derives from BaseException (mod_wsgi 6): an app whose loop
+    catches Exception still unwinds; the request is answered 504 with one info line
+    (GANTRY0130, no traceback) and the process is kept."""
+    since = apache.log_size()
+    pid = get_json(apache, "/intr/pid")["pid"]
+    r = apache.get("/intr/spin-guarded?s=30")
+    assert r.status == 504
+    log_line(apache, r"GANTRY0130: [^\n]*", since)
+    apache.wait_for_log(r"GANTRY0216", since)
+    assert "GANTRY0109" not in apache.log_text(since)  # not reported as an app exception
+    assert get_json(apache, "/intr/pid")["pid"] == pid
+
+
 @pytest.mark.log_ids("GANTRY0215", "GANTRY0212", "GANTRY0072")
 def test_interrupt_timeout_restarts_when_the_request_does_not_unwind(apache):
     since = apache.log_size()
