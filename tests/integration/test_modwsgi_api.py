@@ -234,3 +234,16 @@ def test_module_attributes(apache, mode):
     else:
         assert mw["process_group"] == ""
         assert (mw["maximum_processes"], mw["threads_per_process"]) == mpm
+
+
+@pytest.mark.embedded_only
+def test_wsgi_server_metrics_off_gives_none(mpm):
+    # mod_wsgi 4.9.4: server_metrics() answers when WSGIServerMetrics is absent (above), and
+    # gives None when it is explicitly Off.
+    config = "WSGIServerMetrics Off\n" + """
+WSGIScriptAlias /api @APPS@/modwsgi_api.wsgi application-group=%{GLOBAL}
+"""
+    with harness.running(harness.Apache(config, mpm=mpm, name="server-metrics-off")) as server:
+        info = get_json(server, "/api/metrics")
+        assert info["server_types"] is None
+        assert info["process_types"]["request_count"] == "int"
