@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import apache_children
 import harness
 
 apache = harness.server("""
@@ -247,3 +248,4 @@ WSGIScriptAlias /api @APPS@/modwsgi_api.wsgi application-group=%{GLOBAL}
         info = get_json(server, "/api/metrics")
         assert info["server_types"] is None
         assert info["process_types"]["request_count"] == "int"
+        apache_children.wait_started(server)

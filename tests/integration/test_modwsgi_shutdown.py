@@ -9,11 +9,12 @@ import time
 
 import pytest
 
+import apache_children
 import harness
 
 CONFIG = """
-WSGIDaemonProcess recycle processes=1 threads=2 maximum-requests=3
-WSGIDaemonProcess steady processes=1 threads=2
+WSGIDaemonProcess recycle processes=1 threads=2 maximum-requests=3 display-name=%{GROUP}
+WSGIDaemonProcess steady processes=1 threads=2 display-name=%{GROUP}
 WSGIScriptAlias /recycle @APPS@/shutdown_marker.wsgi process-group=recycle application-group=%{GLOBAL}
 WSGIScriptAlias /steady @APPS@/shutdown_marker.wsgi process-group=steady application-group=%{GLOBAL}
 WSGIScriptAlias /embedded @APPS@/shutdown_marker.wsgi application-group=%{GLOBAL}
@@ -92,6 +93,7 @@ def test_stop_runs_the_callback_in_daemons_and_children(mpm):
     with harness.running(harness.Apache(CONFIG, mpm=mpm, name="shutdown-stop")) as server:
         daemon = pid_of(server, "/steady")
         child = pid_of(server, "/embedded")
+        apache_children.wait_started(server)
         server.stop()
         found = wait_marker(server, daemon)
         assert len(found["reasons"]) == 1
