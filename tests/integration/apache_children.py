@@ -1,7 +1,7 @@
 """Waiting for an Apache's MPM children to finish starting, for tests that stop a server
-they have just started. httpd's event MPM can crash a child that is told to stop while it is
-still starting (its main thread faults in the MPM's listener handling; seen with Gantry and
-mod_wsgi alike when the parent's maintenance had just forked a spare child): a test that
+they have just started. Under load, an event-MPM child told to stop within a second of the
+server's start crashed twice (its main thread faulted in the MPM's listener handling, with no
+Gantry frame on any thread; the child had only just been forked as a spare): a test that
 means to check what happens at stop must stop a server whose children are up."""
 from __future__ import annotations
 
