@@ -47,9 +47,10 @@ class RequestRun {
  public:
   RequestRun(Interpreter& interpreter, const ScriptTarget& target, RequestChannel& channel, const LogTarget& log,
              std::span<const EnvEntry> cgi, ServerTraits traits, RequestCount count, const ScriptStat* script_stat,
-             RequestObserver* observer)
+             RequestContext& context)
       : script_stat_(script_stat),
-        observer_(observer),
+        context_(context),
+        observer_(context.observer),
         interpreter_(interpreter),
         target_(target),
         channel_(channel),
@@ -72,6 +73,9 @@ class RequestRun {
     if (loaded != Outcome::ok) return loaded;
     loaded = find_application(module.get(), target_, log_, application);
     if (loaded != Outcome::ok) return loaded;
+    // mod_wsgi.request_data() / active_requests see the request from here on (as under
+    // mod_wsgi, not while its script is being imported).
+    CurrentRequest current(context_);
 
     RequestObjects objects;
     objects.input = py::Ref::steal(new_input_stream(channel_));
@@ -246,6 +250,7 @@ class RequestRun {
   }
 
   const ScriptStat* script_stat_;
+  RequestContext& context_;
   RequestObserver* observer_;  // null unless events are published or metrics recorded
   Interpreter& interpreter_;
   const ScriptTarget& target_;
@@ -279,9 +284,7 @@ Outcome run_request(const ScriptTarget& target, RequestChannel& channel) noexcep
     auto binding = bind_interpreter(target.application_group, log);
     if (!binding) return Outcome::server_error;
     py::ThreadStateActivation active(binding->thread_state);
-    // mod_wsgi.request_data() / active_requests see this request from here on.
     RequestContext context(*binding->interpreter, cgi, count);
-    CurrentRequest current(context);
     // Events and metrics: only when someone listens, or may once the script is imported
     // (request_events.hpp).
     Interpreter& interpreter = *binding->interpreter;
@@ -291,7 +294,7 @@ Outcome run_request(const ScriptTarget& target, RequestChannel& channel) noexcep
     std::optional<RequestObserver> observer;
     if (may_publish || record) observer.emplace(context, channel, log, may_publish, record);
     RequestRun run(*binding->interpreter, target, observer ? observer->channel() : channel, log, cgi, traits, count,
-                   script_stat ? &*script_stat : nullptr, observer ? &*observer : nullptr);
+                   script_stat ? &*script_stat : nullptr, context);
     return run.run();
   } catch (const std::exception& e) {
     log.log(Level::error, ids::kInternalError,
