@@ -623,8 +623,15 @@ void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned de
   fds.handover = handovers_.slots ? handovers_.fd : -1;
   fds.error_log = error_log_fd(s_);
   fds.python_object = held_python_object_fd();
+  const apr_time_t asked = apr_time_now();
   const pid_t pid = spawn_daemon(s_, launch, fds, error);
   explicit_bzero(launch.secret.data(), launch.secret.size());
+  if (pid > 0)
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s_,
+                 "GANTRY0089: %s %u of group '%s' is pid %ld, started through the spawner in"
+                 " %ld us",
+                 standby ? "spare for daemon process" : "daemon process", slot.index,
+                 g.name().c_str(), static_cast<long>(pid), static_cast<long>(apr_time_now() - asked));
   if (pid <= 0) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s_,
                  "GANTRY0064: cannot start daemon process %u of group '%s': %s; retrying within"
