@@ -110,6 +110,7 @@ std::string encode_launch(const LaunchRequest& r) {
   append_u64(out, r.socket_timeout_ms);
   out.append(reinterpret_cast<const char*>(r.secret.data()), r.secret.size());
   append_string(out, r.python_object);
+  append_string(out, r.build);
   if (r.descriptors & ~kAllDescriptors)
     throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown descriptor bits");
   append_u8(out, r.descriptors);
@@ -171,6 +172,7 @@ LaunchRequest decode_launch(std::string_view message) {
   const std::string_view secret = in.bytes(r.secret.size());
   std::memcpy(r.secret.data(), secret.data(), secret.size());
   r.python_object = read_string(in);
+  r.build = read_string(in);
   r.descriptors = in.u8();
   if (r.descriptors & ~kAllDescriptors)
     throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown descriptor bits");

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "apache_log.hpp"
+#include "build_id.hpp"
 #include "daemon_process.hpp"
 #include "daemon_table.hpp"
 #include "gantry_hooks.h"
@@ -226,24 +227,25 @@ void serve_one(int sock, pid_t parent, int* tid_field, std::vector<char>& buffer
     return;
   }
   spawn::LaunchRequest request;
-  try {
-    request = spawn::decode_launch(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-  } catch (const protocol::ProtocolError& e) {
-    close_all(fds);
-    explicit_bzero(buffer.data(), static_cast<std::size_t>(n));
-    send_reply(sock,
-               e.kind() == protocol::ProtocolError::Kind::bad_version ? spawn::SpawnStatus::bad_version
-                                                                       : spawn::SpawnStatus::malformed,
-               0, EINVAL);
-    return;
-  }
-  if (fds.size() != request.descriptor_count()) {
+  // Refuses the launch; nothing of it stays in the spawner.
+  auto refuse = [&](spawn::SpawnStatus status, int error) {
     close_all(fds);
     explicit_bzero(buffer.data(), static_cast<std::size_t>(n));
     explicit_bzero(request.secret.data(), request.secret.size());
-    send_reply(sock, spawn::SpawnStatus::descriptors, 0, EINVAL);
-    return;
+    send_reply(sock, status, 0, error);
+  };
+  try {
+    request = spawn::decode_launch(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+  } catch (const protocol::ProtocolError& e) {
+    return refuse(e.kind() == protocol::ProtocolError::Kind::bad_version ? spawn::SpawnStatus::bad_version
+                                                                          : spawn::SpawnStatus::malformed,
+                  EINVAL);
   }
+  // A launch from a parent that loaded another build of this module (a graceful restart
+  // after an upgrade): this code must not start its daemons (docs/spawner.md).
+  static const std::string own_build = this_build_id();
+  if (request.build != own_build) return refuse(spawn::SpawnStatus::bad_version, 0);
+  if (fds.size() != request.descriptor_count()) return refuse(spawn::SpawnStatus::descriptors, EINVAL);
   LaunchDescriptors d;
   std::size_t next = 0;
   auto take = [&](std::uint8_t bit) { return (request.descriptors & bit) ? fds[next++] : -1; };

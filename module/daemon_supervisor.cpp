@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "build_id.hpp"
 #include "daemon_handover.hpp"
 #include "daemon_identity.hpp"
 #include "daemon_process.hpp"
@@ -605,6 +606,8 @@ spawn::LaunchRequest Supervisor::make_launch(const DaemonGroupRuntime& g, const 
   l.socket_timeout_ms = static_cast<std::uint64_t>(g.limits.socket_timeout.count());
   l.secret = generation.secret;
   l.python_object = python_object_path();
+  static const std::string build = this_build_id();
+  l.build = build;
   return l;
 }
 

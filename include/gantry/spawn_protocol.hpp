@@ -22,7 +22,8 @@
 //     python:   string python_home, u32 count + count x string python_path, u32 optimize,
 //               u8 restrict flags (bit0 stdin, bit1 stdout, bit2 signal)
 //     u32 count + count x (string script, string application_group, string callable)
-//     u64 socket_timeout_ms, u8[32] secret, string python_object, u8 descriptors
+//     u64 socket_timeout_ms, u8[32] secret, string python_object, string build,
+//     u8 descriptors
 //
 //   `descriptors` says which descriptors travel with the message, in this order: bit0 the
 //   group's listening socket, bit1 the status table, bit2 the hand-over page, bit3 the
@@ -34,7 +35,8 @@
 //
 // The spawner answers every message it receives, so the parent never waits for a reply
 // that will not come unless the spawner itself is gone. A message from a different
-// version is answered with bad_version (the parent then replaces the spawner when it can).
+// version, or naming another build of mod_gantry.so, is answered with bad_version (the
+// parent then replaces the spawner).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -105,6 +107,10 @@ struct LaunchRequest {
   std::uint64_t socket_timeout_ms = 0;
   protocol::Secret secret{};
   std::string python_object;  // path of mod_gantry_python.so
+  // The GNU build id of the parent's mod_gantry.so: a spawner running another build (its
+  // code is the first start's, a graceful restart may have loaded an upgrade) refuses the
+  // launch with bad_version, so its daemon code never meets a different Python object.
+  std::string build;
   std::uint8_t descriptors = 0;
 
   // How many descriptors travel with the message (set bits of `descriptors`).

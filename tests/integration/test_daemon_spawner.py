@@ -206,7 +206,12 @@ def test_spawner_survives_hard_restart(lazy_off):
     assert "GANTRY0081" not in lazy_off.log_text(since)
 
 
-@pytest.mark.log_ids("GANTRY0081", "GANTRY0082")
+# A killed spawner is reported by its death (GANTRY0081) or, when the parent was launching
+# through it at that moment, by the failed launch (GANTRY0083); either way it is replaced.
+KILLED = r"GANTRY008[13]: .*spawner \(pid {pid}\)"
+
+
+@pytest.mark.log_ids("GANTRY0081", "GANTRY0082", "GANTRY0083")
 def test_killed_spawner_in_parent_with_python_is_logged_and_group_keeps_serving(lazy_off):
     # Python runs in the parent: a spawner forked now would hand its daemons the parent's
     # interpreter. It is replaced anyway, so the group keeps serving, and that is an error.
@@ -214,7 +219,7 @@ def test_killed_spawner_in_parent_with_python_is_logged_and_group_keeps_serving(
     since = lazy_off.log_size()
     old = wait_for(lambda: spawner_pids(lazy_off), what="the spawner")[0]
     os.kill(old, signal.SIGKILL)
-    lazy_off.wait_for_log(rf"GANTRY0081: .*spawner \(pid {old}\)", since=since)
+    lazy_off.wait_for_log(KILLED.format(pid=old), since=since)
     for _ in range(6):
         assert lazy_off.get("/pp").status == 200
     lazy_off.wait_for_log(r"GANTRY0082: ", since=since)
@@ -222,14 +227,14 @@ def test_killed_spawner_in_parent_with_python_is_logged_and_group_keeps_serving(
     assert new and new[0] != old
 
 
-@pytest.mark.log_ids("GANTRY0081")
+@pytest.mark.log_ids("GANTRY0081", "GANTRY0083")
 def test_killed_spawner_is_replaced_by_a_pristine_one(mpm):
     with harness.running(harness.Apache(LAZY_ON, mpm=mpm, name="spawner-on"), prepare) as apache:
         info(apache, "/pp")  # start-up is over (Apache listens before its post_config ends)
         old = wait_for(lambda: spawner_pids(apache), what="the spawner")[0]
         since = apache.log_size()
         os.kill(old, signal.SIGKILL)
-        apache.wait_for_log(rf"GANTRY0081: .*spawner \(pid {old}\).*SIGKILL", since=since)
+        apache.wait_for_log(KILLED.format(pid=old), since=since)
         new = wait_for(lambda: [p for p in spawner_pids(apache) if p != old], what="a new spawner")
         assert not [m for m in daemon_procs.maps_python(new[0]) if "libpython" in m]
         pp = str(apache.root / "pp")
@@ -239,4 +244,44 @@ def test_killed_spawner_is_replaced_by_a_pristine_one(mpm):
             seen.add(got["pid"])
             assert pp in got["path"] and got["ppid"] == apache.pid, got
         assert len(seen) >= 3
+        assert "GANTRY0082" not in apache.log_text(since)
+
+
+def other_build(apache) -> None:
+    """Installs a copy of the module whose GNU build id differs (as an upgrade would) in
+    @ROOT@/upgraded and points the configuration's LoadModule at it."""
+    import shutil
+    import struct
+    source = harness.gantry_module_path().parent
+    target = apache.root / "upgraded"
+    target.mkdir()
+    for name in ("mod_gantry.so", "mod_gantry_python.so"):
+        shutil.copy2(source / name, target / name)
+    so = target / "mod_gantry.so"
+    data = bytearray(so.read_bytes())
+    header = struct.pack("<III", 4, 20, 3) + b"GNU\0"  # an NT_GNU_BUILD_ID note, 20 bytes
+    at = data.find(header)
+    assert at >= 0, "no GNU build id note in mod_gantry.so"
+    desc = at + len(header)
+    data[desc:desc + 20] = bytes(b ^ 0xFF for b in data[desc:desc + 20])
+    so.write_bytes(bytes(data))
+    conf = apache.conf.read_text()
+    apache.conf.write_text(conf.replace(f"LoadModule wsgi_module {source}/mod_gantry.so",
+                                        f"LoadModule wsgi_module {so}"))
+
+
+def test_spawner_of_another_build_is_replaced_after_graceful_restart(mpm):
+    # A graceful restart after an upgrade: the spawner still runs the first start's code, so
+    # it must not start the new generation's daemons; it is replaced by one of the new build.
+    with harness.running(harness.Apache(LAZY_ON, mpm=mpm, name="spawner-upgrade"), prepare) as apache:
+        info(apache, "/pp")
+        old = wait_for(lambda: spawner_pids(apache), what="the spawner")[0]
+        other_build(apache)
+        since = apache.log_size()
+        apache.graceful()
+        apache.wait_for_log(rf"GANTRY0084: the daemon spawner \(pid {old}\) runs another build", since=since)
+        new = wait_for(lambda: [p for p in spawner_pids(apache) if p != old], what="a new spawner")
+        assert "upgraded/mod_gantry.so" in daemon_procs.maps(new[0])
+        got = wait_for(lambda: try_info(apache, "/pp"), what="the new generation")
+        assert str(apache.root / "pp") in got["path"] and got["ppid"] == apache.pid, got
         assert "GANTRY0082" not in apache.log_text(since)

@@ -44,6 +44,7 @@ s::LaunchRequest sample() {
   r.socket_timeout_ms = 60000;
   for (std::size_t i = 0; i < r.secret.size(); ++i) r.secret[i] = static_cast<std::uint8_t>(i * 11 + 1);
   r.python_object = "/usr/lib/apache2/modules/mod_gantry_python.so";
+  r.build = "9fa9b0944cc795d9b15347ec99155f555e176d34";
   r.descriptors = s::kFdListen | s::kFdTable | s::kFdHandover | s::kFdErrorLog;
   return r;
 }
@@ -90,6 +91,7 @@ BOOST_AUTO_TEST_CASE(launch_round_trip_keeps_every_field) {
   BOOST_TEST(b.socket_timeout_ms == a.socket_timeout_ms);
   BOOST_TEST(b.secret == a.secret);
   BOOST_TEST(b.python_object == a.python_object);
+  BOOST_TEST(b.build == a.build);
   BOOST_TEST(b.descriptors == a.descriptors);
   BOOST_TEST(b.descriptor_count() == 4u);
 }
