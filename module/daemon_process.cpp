@@ -1,6 +1,5 @@
 #include "daemon_process.hpp"
 
-#include <ap_listen.h>
 #include <apr_portable.h>
 #include <http_log.h>
 #include <http_main.h>

@@ -12,7 +12,8 @@
 //   stop         the spawner is stopped with Apache (and dies with the parent anyway)
 //
 // The spawner outlives graceful and hard restarts; its state is plain data in the process
-// pool, like the daemon supervisor's retirement records.
+// pool, like the daemon supervisor's retirement records. This file is the parent's side;
+// the spawner's own loop is spawner_process.hpp, the message codec spawn_protocol.hpp.
 #include <httpd.h>
 
 #include <string>

@@ -27,7 +27,6 @@
 #include "build_id.hpp"
 #include "daemon_handover.hpp"
 #include "daemon_identity.hpp"
-#include "daemon_process.hpp"
 #include "daemon_spawner.hpp"
 #include "python_loader.hpp"
 #include "daemon_runtime.hpp"
