@@ -16,7 +16,7 @@ import pytest
 import daemon_procs
 import harness
 
-pytestmark = [pytest.mark.embedded_only]
+pytestmark = [pytest.mark.embedded_only, pytest.mark.gantry_only]  # the spawner and its log ids are Gantry's
 
 LAZY_OFF = """
 WSGILazyInitialization Off
