@@ -107,6 +107,12 @@ std::string encode_launch(const LaunchRequest& r) {
     append_string(out, p.application_group);
     append_string(out, p.callable);
   }
+  append_string(out, r.server.apache_version);
+  append_string(out, r.server.description);
+  append_string(out, r.server.build_date);
+  append_string(out, r.server.mpm_name);
+  append_u32(out, r.server.mpm_processes);
+  append_u32(out, r.server.mpm_threads);
   append_u64(out, r.socket_timeout_ms);
   out.append(reinterpret_cast<const char*>(r.secret.data()), r.secret.size());
   append_string(out, r.python_object);
@@ -168,6 +174,12 @@ LaunchRequest decode_launch(std::string_view message) {
     p.application_group = read_string(in);
     p.callable = read_string(in);
   }
+  r.server.apache_version = read_string(in);
+  r.server.description = read_string(in);
+  r.server.build_date = read_string(in);
+  r.server.mpm_name = read_string(in);
+  r.server.mpm_processes = in.u32();
+  r.server.mpm_threads = in.u32();
   r.socket_timeout_ms = in.u64();
   const std::string_view secret = in.bytes(r.secret.size());
   std::memcpy(r.secret.data(), secret.data(), secret.size());

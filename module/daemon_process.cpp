@@ -36,6 +36,7 @@
 #include "gantry_hooks.h"
 #include "process_title.hpp"
 #include "python_loader.hpp"
+#include "server_facts.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -273,6 +274,19 @@ DaemonMain load_daemon_entry(const Context& c) {
 
 double seconds(std::chrono::seconds value) { return static_cast<double>(value.count()); }
 
+// What the Python side tells applications about the server (the `apache` module...): the
+// parent's figures for its generation, as the launch carried them.
+ServerFacts server_facts(const spawn::LaunchServer& l) {
+  ServerFacts facts;
+  facts.apache_version = l.apache_version;
+  facts.description = l.description;
+  facts.build_date = l.build_date;
+  facts.mpm_name = l.mpm_name;
+  facts.mpm_processes = static_cast<int>(l.mpm_processes);
+  facts.mpm_threads = static_cast<int>(l.mpm_threads);
+  return facts;
+}
+
 DaemonRunSpec make_spec(const Context& c, int listen_fd) {
   const DaemonOptions& o = c.options;
   const spawn::LaunchRequest& l = c.launch;
@@ -292,6 +306,8 @@ DaemonRunSpec make_spec(const Context& c, int listen_fd) {
   spec.python.restrict_signal = l.python.restrict_signal;
   spec.python.process_group = l.group;
   spec.python.logger = &process_logger();
+  spec.python.server = daemon_server_facts(server_facts(l.server), static_cast<int>(o.processes),
+                                           static_cast<int>(o.threads));
   for (const auto& p : l.preload) spec.preload.push_back({p.script, p.application_group, p.callable});
   spec.maximum_requests = static_cast<std::uint64_t>(o.maximum_requests);
   spec.maximum_requests_jitter = static_cast<std::uint64_t>(o.maximum_requests_jitter);

@@ -602,6 +602,9 @@ spawn::LaunchRequest Supervisor::make_launch(const DaemonGroupRuntime& g, const 
   l.python.restrict_stdout = py.restrict_stdout;
   l.python.restrict_signal = py.restrict_signal;
   for (const auto& p : g.preload) l.preload.push_back({p.script_path, p.application_group, p.callable});
+  const ServerFacts& facts = py.server;
+  l.server = {facts.apache_version, facts.description, facts.build_date, facts.mpm_name,
+              static_cast<std::uint32_t>(facts.mpm_processes), static_cast<std::uint32_t>(facts.mpm_threads)};
   l.socket_timeout_ms = static_cast<std::uint64_t>(g.limits.socket_timeout.count());
   l.secret = generation.secret;
   l.python_object = python_object_path();

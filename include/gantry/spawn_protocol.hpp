@@ -22,6 +22,8 @@
 //     python:   string python_home, u32 count + count x string python_path, u32 optimize,
 //               u8 restrict flags (bit0 stdin, bit1 stdout, bit2 signal)
 //     u32 count + count x (string script, string application_group, string callable)
+//     server:   string apache_version, string description, string build_date,
+//               string mpm_name, u32 mpm_processes, u32 mpm_threads
 //     u64 socket_timeout_ms, u8[32] secret, string python_object, string build,
 //     u8 descriptors
 //
@@ -82,6 +84,17 @@ struct LaunchPython {
   bool restrict_signal = true;
 };
 
+// The server facts of the parent's generation (gantry/server_facts.hpp) that a daemon
+// reports to applications (the `apache` module); the group's own figures come from its options.
+struct LaunchServer {
+  std::string apache_version;
+  std::string description;
+  std::string build_date;
+  std::string mpm_name;
+  std::uint32_t mpm_processes = 1;
+  std::uint32_t mpm_threads = 1;
+};
+
 struct LaunchPreload {
   std::string script;
   std::string application_group;
@@ -104,6 +117,7 @@ struct LaunchRequest {
   LaunchIdentity identity;
   LaunchPython python;
   std::vector<LaunchPreload> preload;
+  LaunchServer server;
   std::uint64_t socket_timeout_ms = 0;
   protocol::Secret secret{};
   std::string python_object;  // path of mod_gantry_python.so

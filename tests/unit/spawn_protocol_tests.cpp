@@ -41,6 +41,7 @@ s::LaunchRequest sample() {
   r.python.restrict_stdout = true;
   r.python.restrict_signal = false;
   r.preload = {{"/srv/a/wsgi.py", "", "application"}, {"/srv/b/x.wsgi", "host:8080", "app"}};
+  r.server = {"2.4.62", "Apache/2.4.62 (Debian) Gantry/0.1.0", "2026-11-12T08:58:41", "event", 16, 25};
   r.socket_timeout_ms = 60000;
   for (std::size_t i = 0; i < r.secret.size(); ++i) r.secret[i] = static_cast<std::uint8_t>(i * 11 + 1);
   r.python_object = "/usr/lib/apache2/modules/mod_gantry_python.so";
@@ -88,6 +89,12 @@ BOOST_AUTO_TEST_CASE(launch_round_trip_keeps_every_field) {
     BOOST_TEST(b.preload[i].application_group == a.preload[i].application_group);
     BOOST_TEST(b.preload[i].callable == a.preload[i].callable);
   }
+  BOOST_TEST(b.server.apache_version == a.server.apache_version);
+  BOOST_TEST(b.server.description == a.server.description);
+  BOOST_TEST(b.server.build_date == a.server.build_date);
+  BOOST_TEST(b.server.mpm_name == a.server.mpm_name);
+  BOOST_TEST(b.server.mpm_processes == a.server.mpm_processes);
+  BOOST_TEST(b.server.mpm_threads == a.server.mpm_threads);
   BOOST_TEST(b.socket_timeout_ms == a.socket_timeout_ms);
   BOOST_TEST(b.secret == a.secret);
   BOOST_TEST(b.python_object == a.python_object);
