@@ -303,6 +303,7 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.python = global.python;
   if (!o.python_home.empty()) spec.python.python_home = o.python_home;
   spec.python.python_path = o.python_path;  // WSGIPythonPath is for embedded mode only
+  spec.python.switch_interval = o.switch_interval;  // so is WSGISwitchInterval (mod_wsgi 6)
   spec.python.process_group = group.name();
   spec.python.logger = &process_logger();
   spec.preload = group.preload;

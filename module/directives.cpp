@@ -308,9 +308,24 @@ void set_python_hash_seed(const Context& c) {
   std::string_view v(c.arg);
   unsigned long long seed = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
-  if (v != "random" && (ec != std::errc() || end != v.data() + v.size() || seed > 4294967295ULL))
+  if (v == "random") {
+    c.global().python.hash_seed = -1;
+    return;
+  }
+  if (ec != std::errc() || end != v.data() + v.size() || seed > 4294967295ULL)
     c.fail(kBadValue, std::string("invalid value '") + c.arg + "'; accepted: random or an integer 0-4294967295");
-  c.note_inert();
+  c.global().python.hash_seed = static_cast<long long>(seed);
+}
+
+// WSGISwitchInterval SECONDS (mod_wsgi 6): sys.setswitchinterval() in embedded mode;
+// daemon groups take switch-interval= instead.
+void set_switch_interval(const Context& c) {
+  // The same rules as WSGIDaemonProcess switch-interval=, from its option table entry.
+  const gantry::OptionSpec& rules = *gantry::find_daemon_option("switch-interval");
+  const auto seconds = gantry::parse_decimal_option(rules, c.arg);
+  if (!seconds)
+    c.fail(kBadValue, std::string("invalid value '") + c.arg + "'; accepted: " + gantry::describe_accepted(rules));
+  c.global().python.switch_interval = *seconds;
 }
 
 // An On/Off directive Gantry does not act on yet: still validated.
@@ -408,12 +423,16 @@ const DirectiveSpec kDirectives[] = {
    "Set level of Python compiler optimisations.", set_python_optimize},
   {"WSGIPythonEggs", TAKE1, Where::global_only, Support::inert,
    "Python eggs cache directory.", inert},
-  {"WSGIPythonHashSeed", TAKE1, Where::global_only, Support::inert,
+  {"WSGIPythonHashSeed", TAKE1, Where::global_only, Support::implemented,
    "Python hash seed.", set_python_hash_seed},
-  {"WSGIPythonWarnings", TAKE1, Where::global_only, Support::inert,
-   "Control Python warning messages.", inert},
-  {"WSGIDontWriteBytecode", TAKE1, Where::global_only, Support::inert,
-   "Enable/Disable writing of byte code.", inert_on_off},
+  {"WSGIPythonWarnings", TAKE1, Where::global_only, Support::implemented,
+   "Control Python warning messages.",
+   [](const Context& c) { c.global().python.warn_options.emplace_back(c.arg); }},
+  {"WSGIDontWriteBytecode", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable writing of byte code.",
+   [](const Context& c) { c.global().python.dont_write_bytecode = c.on_off() == Flag::on; }},
+  {"WSGISwitchInterval", TAKE1, Where::global_only, Support::implemented,
+   "Python GIL switch interval in seconds (mod_wsgi 6).", set_switch_interval},
   {"WSGIRestrictStdin", TAKE1, Where::global_only, Support::implemented,
    "Enable/Disable restrictions on use of STDIN.",
    [](const Context& c) { c.global().python.restrict_stdin = c.on_off() == Flag::on; }},

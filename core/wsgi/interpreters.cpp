@@ -16,6 +16,7 @@
 #include "wsgi/interpreter_setup.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/python_config.hpp"
 #include "wsgi/request_counters.hpp"
 #include "wsgi/start_response.hpp"
 
@@ -182,6 +183,7 @@ bool start_interpreter(Process& p) {
   char* argv[] = {argv0};
   status = PyConfig_SetBytesArgv(&config, 1, argv);
   if (!PyStatus_Exception(status) && !s.python_home.empty()) status = set_python_home(config, s.python_home);
+  if (!PyStatus_Exception(status)) status = apply_start_settings(config, s);
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   if (PyStatus_Exception(status)) {
     log_status(log, "configuration", status);
@@ -204,6 +206,7 @@ bool start_interpreter(Process& p) {
   mark_initial_thread();
   this_thread.entries.push_back({main, p.main_thread_state, p.generation.load()});
   setup_interpreter(*main, s);
+  apply_runtime_settings(s);
   log.log(Level::info, ids::kPythonInitialized,
           std::string("Initialised Python ") + Py_GetVersion() +
               (s.python_home.empty() ? std::string() : " with home '" + s.python_home + "'"));
