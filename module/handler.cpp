@@ -78,6 +78,9 @@ int run_in_daemon(request_rec* r, const RequestPlan& plan) {
   const DaemonGroupRuntime* group = find_daemon_group_runtime(plan.process_group);
   if (!group) return report_unknown_daemon_group(r, plan.process_group);
   ApacheChannel channel(r, finish_environ(r, plan), group->traits, /*allow_file_buckets=*/true);
+  // WSGIErrorOverride: daemon mode only, as in mod_wsgi (embedded responses go out as the
+  // application writes them, before its status could be taken back).
+  if (flag_value(dir_config(r->per_dir_config)->error_override, false)) channel.override_error_responses();
   return dispatch_to_daemon(r, *group, channel);
 }
 
