@@ -190,7 +190,7 @@ bool ApacheChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length
                             apr_pool_cleanup_null);
   apr_file_t* file = nullptr;
   apr_os_file_t os_fd = dup_fd;
-  apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r_->pool);
+  apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | (sendfile_ ? APR_FOPEN_SENDFILE_ENABLED : 0), r_->pool);
   apr_brigade_insert_file(out_, file, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(length), r_->pool);
   pass(nullptr);
   return true;

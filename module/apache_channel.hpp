@@ -62,6 +62,11 @@ class ApacheChannel final : public RequestChannel {
   // status so that Apache answers with its own error document (ErrorDocument), as
   // ProxyErrorOverride does for mod_proxy.
   void override_error_responses() { override_errors_ = true; }
+  // WSGIEnableSendfile On: a file the application returns (wsgi.file_wrapper) may go out
+  // with sendfile(). Off (the default, as in mod_wsgi, because sendfile() is unreliable on
+  // NFS, FUSE and some overlay file systems) it is still a file bucket, read (or mapped) by
+  // Apache's core output filter.
+  void use_sendfile(bool on) { sendfile_ = on; }
   // The error status taken over that way; 0 if none.
   int overridden_status() const { return overridden_status_; }
 
@@ -87,6 +92,7 @@ class ApacheChannel final : public RequestChannel {
   std::uint64_t remaining_ = 0;  // of the declared Content-Length
   std::size_t buffered_ = 0;     // bytes of small writes waiting in out_
   bool override_errors_ = false;
+  bool sendfile_ = false;
   int overridden_status_ = 0;    // set: everything of the response is dropped
 };
 
