@@ -137,11 +137,17 @@ constexpr OptionSpec kSpecs[] = {
     {"virtual-memory-limit", K::size, 0, kHugeSize, "", "0 (none)", true,
      "RLIMIT_AS of the daemon processes.", &D::virtual_memory_limit},
     {"server-metrics", K::flag, 0, 0, "", "Off", false,
-     "Allow mod_wsgi.server_metrics() in this group.", &D::server_metrics},
+     "Allow mod_wsgi.server_metrics() in this group. No effect, safely: Gantry's mod_wsgi "
+     "module has no server_metrics() yet, so there is nothing to allow.",
+     &D::server_metrics},
     {"newrelic-config-file", K::text, 0, 0, "", "(none)", false,
-     "Accepted for compatibility with mod_wsgi 4.9; ignored.", &D::newrelic_config_file},
+     "mod_wsgi 4.9 only (removed in 6.0): started the New Relic agent. No effect, safely: "
+     "start the agent from the WSGI script instead.",
+     &D::newrelic_config_file},
     {"newrelic-environment", K::text, 0, 0, "", "(none)", false,
-     "Accepted for compatibility with mod_wsgi 4.9; ignored.", &D::newrelic_environment},
+     "mod_wsgi 4.9 only (removed in 6.0): the New Relic agent's environment; as "
+     "newrelic-config-file.",
+     &D::newrelic_environment},
     // Gantry's own.
     {"maximum-memory", K::size, 0, kHugeSize, "", "0 (off)", true,
      "Gantry: graceful restart of a process whose RSS exceeds this.", &D::maximum_memory},
@@ -420,7 +426,7 @@ std::string daemon_options_markdown() {
       "|---|---|---|---|---|\n";
   for (const auto& spec : kSpecs) {
     out += "| `" + std::string(spec.name) + "` | " + describe_accepted(spec) + " | " +
-           std::string(spec.default_text) + " | " + (spec.effective ? "yes" : "not yet") +
+           std::string(spec.default_text) + " | " + (spec.effective ? "yes" : "no") +
            " | " + std::string(spec.doc) + " |\n";
   }
   return out;

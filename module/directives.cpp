@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "gantry/value_parse.hpp"
 #include "gantry_hooks.h"
 #include "group_names.hpp"
 
@@ -352,6 +353,54 @@ void inert_script(const Context& c) {
   c.note_inert();
 }
 
+// ---- mod_wsgi 6 directives without an effect in this design ---------------------------
+// (docs/directives.md, generated from module/directive_catalog.cpp, says why each is safe.)
+
+// WSGISlowRequests SECONDS: a non-negative threshold.
+void inert_slow_requests(const Context& c) {
+  if (!gantry::parse_decimal(c.arg))
+    c.fail(kBadValue, std::string("invalid threshold '") + c.arg + "'; accepted: a number of seconds such as 2.0");
+  c.note_inert();
+}
+
+// WSGITelemetryService unix:/path [interval=SECONDS >= 0.5]
+void inert_telemetry_service(const Context& c) {
+  const auto words = c.words();
+  if (words.empty() || words.size() > 2 || std::string_view(words[0]).substr(0, 6) != "unix:/")
+    c.fail(kBadValue, "expected: WSGITelemetryService unix:/path/to/socket [interval=SECONDS]");
+  const char* value = nullptr;
+  if (words.size() == 2) {
+    const auto interval = option_value(words[1], "interval", &value) ? gantry::parse_decimal(value) : std::nullopt;
+    if (!interval || *interval < 0.5)
+      c.fail(kBadValue, std::string("invalid option '") + words[1] + "'; accepted: interval=SECONDS, at least 0.5");
+  }
+  c.note_inert();
+}
+
+// WSGITelemetryOptions None | All | [+|-]CaptureUserAgent ...
+void inert_telemetry_options(const Context& c) {
+  const auto words = c.words();
+  if (words.empty()) c.fail(kMissingArgument, "expected None, All or +/-CaptureUserAgent");
+  for (const char* word : words) {
+    const std::string_view w(word);
+    const bool absolute = !strcasecmp(word, "None") || !strcasecmp(word, "All");
+    const bool flag = (w.front() == '+' || w.front() == '-') && !strcasecmp(word + 1, "CaptureUserAgent");
+    if ((!absolute && !flag) || (absolute && words.size() > 1))
+      c.fail(kBadValue, std::string("invalid value '") + word +
+             "'; accepted: None, All, or +CaptureUserAgent / -CaptureUserAgent (not mixed with None/All)");
+  }
+  c.note_inert();
+}
+
+// <WSGIInterpreterOptions ...>: refused (docs/directives.md).
+void refuse_interpreter_options(const Context& c) {
+  c.fail("GANTRY0031",
+         "mod_wsgi 6's per-interpreter container is not supported: Gantry runs Python 3.11, which "
+         "has no per-interpreter GIL or switch interval, and takes python-path per process. Put "
+         "WSGIPythonPath / WSGISwitchInterval at server level, or give the application its own "
+         "WSGIDaemonProcess group with python-path= / switch-interval=");
+}
+
 // ---- the table -------------------------------------------------------------------------
 
 // clang-format off
@@ -490,6 +539,20 @@ const DirectiveSpec kDirectives[] = {
    "Location of WSGI group auth script file.", inert_script},
   {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::inert,
    "Enable/Disable as being authoritative on groups.", inert_on_off},
+
+  // mod_wsgi 6 only.
+  {"WSGIPerInterpreterGIL", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable a GIL of their own for sub-interpreters.", inert_on_off},
+  {"WSGIFreeThreading", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable free-threaded Python (GIL disabled).", inert_on_off},
+  {"WSGISlowRequests", TAKE1, Where::global_only, Support::inert,
+   "Threshold for slow-request telemetry records.", inert_slow_requests},
+  {"WSGITelemetryService", RAW_ARGS, Where::global_only, Support::inert,
+   "Socket of the external telemetry ingester.", inert_telemetry_service},
+  {"WSGITelemetryOptions", RAW_ARGS, Where::global_only, Support::inert,
+   "Optional captures for the telemetry stream.", inert_telemetry_options},
+  {"<WSGIInterpreterOptions", RAW_ARGS, Where::global_only, Support::refused,
+   "Container for per-interpreter settings.", refuse_interpreter_options},
 };
 // clang-format on
 

@@ -10,7 +10,10 @@
 
 namespace gantry::module {
 
-enum class Support { implemented, stored_only, inert };
+// implemented: acts as mod_wsgi documents. inert: accepted (and validated) but no effect,
+// warned about at start-up (GANTRY0020); docs/directives.md says why that is safe.
+// refused: a configuration error naming the reason and the alternative.
+enum class Support { implemented, stored_only, inert, refused };
 
 struct DirectiveInfo {
   const char* name;
