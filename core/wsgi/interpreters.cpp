@@ -299,6 +299,12 @@ void after_fork_child_python() noexcept {
 void shutdown_python() noexcept {
   Process& p = process();
   if (!p.running.load()) return;
+  // WSGIDestroyInterpreter Off: the interpreters are left as they are, exit handlers and
+  // all, as mod_wsgi leaves them (its escape from clean-ups that hang at exit).
+  if (!p.settings.destroy_interpreter) {
+    p.running = false;
+    return;
+  }
   try {
     std::vector<Interpreter*> order;
     {

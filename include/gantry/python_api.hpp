@@ -33,6 +33,7 @@ struct PythonSettings {
   bool dont_write_bytecode = false;       // WSGIDontWriteBytecode On
   std::vector<std::string> warn_options;  // WSGIPythonWarnings, in order (sys.warnoptions)
   double switch_interval = 0;             // WSGISwitchInterval / switch-interval=; 0 = Python's
+  bool destroy_interpreter = true;        // WSGIDestroyInterpreter Off: no atexit handlers at exit
 };
 
 // What to run for one request (or to preload).
