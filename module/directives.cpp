@@ -457,9 +457,9 @@ const DirectiveSpec kDirectives[] = {
   {"WSGIDestroyInterpreter", TAKE1, Where::global_only, Support::implemented,
    "Enable/Disable destruction of Python interpreter.",
    [](const Context& c) { c.global().python.destroy_interpreter = c.on_off() == Flag::on; }},
-  {"WSGIIgnoreActivity", TAKE1, Where::file_info, Support::inert,
+  {"WSGIIgnoreActivity", TAKE1, Where::file_info, Support::implemented,
    "Enable/Disable reset of inactivity timeout.",
-   [](const Context& c) { c.dir->ignore_activity = c.on_off(); c.note_inert(); }},
+   [](const Context& c) { c.dir->ignore_activity = c.on_off(); }},
   {"WSGIServerMetrics", TAKE1, Where::global_only, Support::inert,
    "Enable/Disable access to server metrics.", inert_on_off},
 
