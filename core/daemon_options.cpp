@@ -92,7 +92,9 @@ constexpr OptionSpec kSpecs[] = {
      "Largest single response header (name and value) accepted from the application.",
      &D::header_buffer_size},
     {"response-buffer-size", K::size, 65536, kIntMax, "the default 65536", "65536", true,
-     "Response bytes an Apache child buffers from the daemon.", &D::response_buffer_size},
+     "Response bytes passed on to the client without a flush: past it, the daemon flushes "
+     "(a generator's blocks are flushed anyway). mod_wsgi 6.0.2 raised its default to 8M.",
+     &D::response_buffer_size},
     {"response-flush-delay", K::decimal, 0, 60000, "flushing at once", "5", false,
      "Milliseconds mod_wsgi 6 waits, when the daemon socket runs dry, before flushing. No "
      "effect, safely: Gantry never flushes on a dry socket, only where the application "

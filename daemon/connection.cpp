@@ -131,6 +131,7 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
   SocketChannelOptions options;
   options.socket_timeout = std::chrono::milliseconds(static_cast<long long>(spec.socket_timeout * 1000));
   options.fallback_logger = spec.logger;
+  options.response_buffer_size = spec.response_buffer_size;
   std::optional<Lifecycle::Token> token;
   std::string method, uri;
   try {

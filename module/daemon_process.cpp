@@ -322,6 +322,7 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.deadlock_timeout = seconds(o.deadlock_timeout);
   spec.socket_timeout = o.socket_timeout.count() > 0 ? seconds(o.socket_timeout)
                                                      : static_cast<double>(apr_time_sec(s->timeout));
+  spec.response_buffer_size = static_cast<std::size_t>(o.response_buffer_size);
   spec.queue_timeout = seconds(o.queue_timeout);  // H-C: daemon/connection.cpp applies it
   spec.logger = &process_logger();
   return spec;
