@@ -90,13 +90,14 @@ constexpr DirectiveNote kNotes[] = {
     {"WSGIDispatchScript", kBoth,
      "Not run yet: requests use the configured groups and callable (issue 11)."},
     {"WSGIAccessScript", kBoth,
-     "NOT safe to ignore: access control that is not enforced (issue 11 makes it enforced, "
-     "or a configuration error)."},
+     "Refused (GANTRY0401) until Gantry enforces it: an access rule that is accepted and not "
+     "applied would serve the location to everyone. Use Apache's Require directives."},
     {"WSGIAuthUserScript", kBoth,
-     "NOT safe to ignore: authentication that is not enforced (issue 11)."},
+     "Refused (GANTRY0401) until Gantry enforces it: authentication must never be skipped. "
+     "Use Apache's Auth* providers."},
     {"WSGIAuthGroupScript", kBoth,
-     "NOT safe to ignore: authorisation that is not enforced (issue 11)."},
-    {"WSGIGroupAuthoritative", kBoth, "Goes with WSGIAuthGroupScript (issue 11)."},
+     "Refused (GANTRY0401) until Gantry enforces it, as WSGIAuthUserScript."},
+    {"WSGIGroupAuthoritative", kBoth, "Refused (GANTRY0401) with WSGIAuthGroupScript."},
     {"WSGIPerInterpreterGIL", kSix,
      "A GIL per sub-interpreter needs Python 3.12 (PEP 684); Gantry embeds 3.11, where "
      "mod_wsgi 6 too accepts it with a warning and no effect. Sub-interpreters share the GIL, "

@@ -10,9 +10,12 @@
 
 namespace gantry::module {
 
-// implemented: acts as mod_wsgi documents. inert: accepted (and validated) but no effect,
-// warned about at start-up (GANTRY0020); docs/directives.md says why that is safe.
-// refused: a configuration error naming the reason and the alternative.
+// implemented: acts as mod_wsgi documents. stored_only / inert: accepted (and validated),
+// no effect; inert ones are warned about at start-up (GANTRY0020) and docs/directives.md
+// says why that is safe. refused: a configuration error naming the reason and what to write
+// instead - a directive that guards access (authentication, authorisation, access control)
+// that Gantry does not enforce (accepting it would fail open), or one whose settings Gantry
+// cannot honour.
 enum class Support { implemented, stored_only, inert, refused };
 
 struct DirectiveInfo {

@@ -30,6 +30,8 @@ inline constexpr const char* kAtexitException = "GANTRY0122";
 inline constexpr const char* kInterpreterSetupFailed = "GANTRY0123";
 inline constexpr const char* kScriptReadFailed = "GANTRY0124";
 inline constexpr const char* kForkWithSubInterpreters = "GANTRY0125";
+inline constexpr const char* kRequestTimedOut = "GANTRY0130";
+inline constexpr const char* kReloadCheckFailed = "GANTRY0131";
 // 0150-0154: process-wide settings from directives (python_config.cpp).
 inline constexpr const char* kSwitchIntervalSet = "GANTRY0150";
 inline constexpr const char* kSwitchIntervalFailed = "GANTRY0151";
