@@ -139,8 +139,9 @@ constexpr OptionSpec kSpecs[] = {
     {"virtual-memory-limit", K::size, 0, kHugeSize, "", "0 (none)", true,
      "RLIMIT_AS of the daemon processes.", &D::virtual_memory_limit},
     {"server-metrics", K::flag, 0, 0, "", "Off", false,
-     "Allow mod_wsgi.server_metrics() in this group. No effect, safely: Gantry's mod_wsgi "
-     "module has no server_metrics() yet, so there is nothing to allow.",
+     "Allow mod_wsgi.server_metrics() in this group. No effect, safely: in a daemon process "
+     "Gantry's server_metrics() returns None (its daemons are forked before Apache's "
+     "scoreboard exists); monitoring only, requests are served the same.",
      &D::server_metrics},
     {"newrelic-config-file", K::text, 0, 0, "", "(none)", false,
      "mod_wsgi 4.9 only (removed in 6.0): started the New Relic agent. No effect, safely: "

@@ -11,10 +11,11 @@
 
 #include "gantry/channel.hpp"
 #include "gantry/log.hpp"
+#include "gantry/server_facts.hpp"
 
 namespace gantry {
 
-inline constexpr std::uint32_t kPythonAbi = 1;
+inline constexpr std::uint32_t kPythonAbi = 2;  // 2: PythonSettings.server, shutdown_for
 inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
@@ -30,6 +31,7 @@ struct PythonSettings {
   bool restrict_signal = true;            // WSGIRestrictSignal
   std::string process_group;              // "" in embedded mode
   Logger* logger = nullptr;               // process-level log sink, outlives Python
+  ServerFacts server;                     // the `apache` module, mod_wsgi.maximum_processes...
   // Start-up settings applied to PyConfig before Python starts (core/wsgi/python_config.cpp).
   long long hash_seed = -1;               // WSGIPythonHashSeed: -1 = random, else 0..4294967295
   bool dont_write_bytecode = false;       // WSGIDontWriteBytecode On
@@ -72,6 +74,11 @@ struct PythonApi {
   // Set before any script is loaded (preloads included); null stops the reports.
   using ScriptLoadObserver = void (*)(void* context, bool loaded, std::string_view script_path);
   void (*observe_script_loads)(ScriptLoadObserver observer, void* context);
+  // shutdown() for an orderly exit whose cause is known: first mod_wsgi's process_stopping
+  // event (subscribe_events/subscribe_shutdown callbacks, with `reason` as shutdown_reason:
+  // "maximum_requests", "shutdown_signal", ...; "" when unknown, as in Apache children), then
+  // the atexit handlers. Once per process; later calls (and shutdown()) are no-ops.
+  void (*shutdown_for)(std::string_view reason);
 };
 
 }  // namespace gantry
