@@ -100,7 +100,10 @@ std::string encode_launch(const LaunchRequest& r) {
   append_strings(out, py.python_path);
   append_u32(out, py.optimize);
   append_u8(out, static_cast<std::uint8_t>((py.restrict_stdin ? 1 : 0) | (py.restrict_stdout ? 2 : 0) |
-                                           (py.restrict_signal ? 4 : 0)));
+                                           (py.restrict_signal ? 4 : 0) | (py.dont_write_bytecode ? 8 : 0) |
+                                           (py.destroy_interpreter ? 16 : 0)));
+  append_u64(out, static_cast<std::uint64_t>(py.hash_seed));
+  append_strings(out, py.warn_options);
   append_u32(out, static_cast<std::uint32_t>(r.preload.size()));
   for (const auto& p : r.preload) {
     append_string(out, p.script);
@@ -162,12 +165,16 @@ LaunchRequest decode_launch(std::string_view message) {
   py.python_home = read_string(in);
   py.python_path = read_strings(in, "python-path");
   py.optimize = in.u32();
-  const std::uint8_t restrict_bits = in.u8();
-  if (restrict_bits & ~7u)
-    throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown restrict bits");
-  py.restrict_stdin = restrict_bits & 1;
-  py.restrict_stdout = restrict_bits & 2;
-  py.restrict_signal = restrict_bits & 4;
+  const std::uint8_t python_bits = in.u8();
+  if (python_bits & ~31u)
+    throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown Python flag bits");
+  py.restrict_stdin = python_bits & 1;
+  py.restrict_stdout = python_bits & 2;
+  py.restrict_signal = python_bits & 4;
+  py.dont_write_bytecode = python_bits & 8;
+  py.destroy_interpreter = python_bits & 16;
+  py.hash_seed = static_cast<std::int64_t>(in.u64());
+  py.warn_options = read_strings(in, "Python warning options");
   r.preload.resize(checked_count(in, 3 * kMinString, "preload scripts"));
   for (auto& p : r.preload) {
     p.script = read_string(in);

@@ -304,6 +304,11 @@ DaemonRunSpec make_spec(const Context& c, int listen_fd) {
   spec.python.restrict_stdin = l.python.restrict_stdin;
   spec.python.restrict_stdout = l.python.restrict_stdout;
   spec.python.restrict_signal = l.python.restrict_signal;
+  spec.python.hash_seed = l.python.hash_seed;
+  spec.python.dont_write_bytecode = l.python.dont_write_bytecode;
+  spec.python.warn_options = l.python.warn_options;
+  spec.python.destroy_interpreter = l.python.destroy_interpreter;
+  spec.python.switch_interval = o.switch_interval;  // WSGISwitchInterval is for embedded mode only
   spec.python.process_group = l.group;
   spec.python.logger = &process_logger();
   spec.python.server = daemon_server_facts(server_facts(l.server), static_cast<int>(o.processes),
@@ -323,6 +328,7 @@ DaemonRunSpec make_spec(const Context& c, int listen_fd) {
   spec.interrupt_timeout = seconds(o.interrupt_timeout);
   spec.deadlock_timeout = seconds(o.deadlock_timeout);
   spec.socket_timeout = static_cast<double>(l.socket_timeout_ms) / 1000.0;
+  spec.response_buffer_size = static_cast<std::size_t>(o.response_buffer_size);
   spec.queue_timeout = seconds(o.queue_timeout);  // H-C: daemon/connection.cpp applies it
   spec.logger = &process_logger();
   return spec;

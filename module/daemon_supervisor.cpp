@@ -601,6 +601,10 @@ spawn::LaunchRequest Supervisor::make_launch(const DaemonGroupRuntime& g, const 
   l.python.restrict_stdin = py.restrict_stdin;
   l.python.restrict_stdout = py.restrict_stdout;
   l.python.restrict_signal = py.restrict_signal;
+  l.python.dont_write_bytecode = py.dont_write_bytecode;
+  l.python.destroy_interpreter = py.destroy_interpreter;
+  l.python.hash_seed = py.hash_seed;
+  l.python.warn_options = py.warn_options;
   for (const auto& p : g.preload) l.preload.push_back({p.script_path, p.application_group, p.callable});
   const ServerFacts& facts = py.server;
   l.server = {facts.apache_version, facts.description, facts.build_date, facts.mpm_name,

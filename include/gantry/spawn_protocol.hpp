@@ -20,7 +20,9 @@
 //     identity: u8 switch_user, u32 uid, u32 gid, string user_name, string home,
 //               u8 home_given, u32 count + count x u32 extra_groups
 //     python:   string python_home, u32 count + count x string python_path, u32 optimize,
-//               u8 restrict flags (bit0 stdin, bit1 stdout, bit2 signal)
+//               u8 flags (bit0 restrict stdin, bit1 restrict stdout, bit2 restrict signal,
+//               bit3 dont_write_bytecode, bit4 destroy_interpreter), u64 hash_seed (two's
+//               complement; -1 = random), u32 count + count x string warn_options
 //     u32 count + count x (string script, string application_group, string callable)
 //     server:   string apache_version, string description, string build_date,
 //               string mpm_name, u32 mpm_processes, u32 mpm_threads
@@ -82,6 +84,10 @@ struct LaunchPython {
   bool restrict_stdin = true;
   bool restrict_stdout = true;
   bool restrict_signal = true;
+  bool dont_write_bytecode = false;
+  bool destroy_interpreter = true;
+  std::int64_t hash_seed = -1;
+  std::vector<std::string> warn_options;
 };
 
 // The server facts of the parent's generation (gantry/server_facts.hpp) that a daemon

@@ -40,6 +40,10 @@ s::LaunchRequest sample() {
   r.python.restrict_stdin = false;
   r.python.restrict_stdout = true;
   r.python.restrict_signal = false;
+  r.python.dont_write_bytecode = true;
+  r.python.destroy_interpreter = false;
+  r.python.hash_seed = 4294967295LL;
+  r.python.warn_options = {"ignore::DeprecationWarning", "error"};
   r.preload = {{"/srv/a/wsgi.py", "", "application"}, {"/srv/b/x.wsgi", "host:8080", "app"}};
   r.server = {"2.4.62", "Apache/2.4.62 (Debian) Gantry/0.1.0", "2026-11-12T08:58:41", "event", 16, 25};
   r.socket_timeout_ms = 60000;
@@ -83,6 +87,13 @@ BOOST_AUTO_TEST_CASE(launch_round_trip_keeps_every_field) {
   BOOST_TEST(b.python.restrict_stdin == a.python.restrict_stdin);
   BOOST_TEST(b.python.restrict_stdout == a.python.restrict_stdout);
   BOOST_TEST(b.python.restrict_signal == a.python.restrict_signal);
+  BOOST_TEST(b.python.dont_write_bytecode == a.python.dont_write_bytecode);
+  BOOST_TEST(b.python.destroy_interpreter == a.python.destroy_interpreter);
+  BOOST_TEST(b.python.hash_seed == a.python.hash_seed);
+  BOOST_TEST(b.python.warn_options == a.python.warn_options, boost::test_tools::per_element());
+  s::LaunchRequest random_seed = a;
+  random_seed.python.hash_seed = -1;  // "random" survives as -1
+  BOOST_TEST(s::decode_launch(s::encode_launch(random_seed)).python.hash_seed == -1);
   BOOST_REQUIRE_EQUAL(b.preload.size(), a.preload.size());
   for (std::size_t i = 0; i < a.preload.size(); ++i) {
     BOOST_TEST(b.preload[i].script == a.preload[i].script);
