@@ -145,7 +145,9 @@ class Server:
                     f"LoadModule proxy_uwsgi_module {MODS}/mod_proxy_uwsgi.so\n"
                     f"ProxyPass /app unix:{self.uwsgi_socket}|uwsgi://bench/")
         so = MOD_WSGI_SO if self.name.startswith("mod_wsgi") else self.gantry_so
-        lines = [f"LoadModule wsgi_module {so}"]
+        # "sendfile on" for wsgi.file_wrapper too: WSGIEnableSendfile is Off by default (as
+        # EnableSendfile), for both modules. (mod_wsgi's daemon mode cannot use it.)
+        lines = [f"LoadModule wsgi_module {so}", "WSGIEnableSendfile On"]
         if self.name.startswith("mod_wsgi"):
             # mod_wsgi 4.9 on Python >= 3.9 can hang destroying interpreters at child exit
             # (its documented workaround; the integration harness does the same).
@@ -292,9 +294,10 @@ Alias /static {r}/static
     def processes(self) -> dict[str, list[int]]:
         """The live processes by role: the Apache parent, its worker children, the WSGI
         daemon processes (mod_wsgi/Gantry: children of the Apache parent that do not hold
-        the listening socket) and uWSGI's master and workers."""
+        the listening socket; Gantry's spawner, which starts them, is a role of its own) and
+        uWSGI's master and workers."""
         roles: dict[str, list[int]] = {"parent": [], "children": [], "daemons": [],
-                                       "uwsgi_master": [], "uwsgi_workers": []}
+                                       "spawner": [], "uwsgi_master": [], "uwsgi_workers": []}
         if self.apache is not None and self.apache.poll() is None:
             roles["parent"].append(self.apache.pid)
             listen = procs.listening_socket_inodes(self.port)
@@ -302,6 +305,8 @@ Alias /static {r}/static
                 self._remember(pid)
                 if procs.holds_socket(pid, listen):
                     roles["children"].append(pid)
+                elif procs.cmdline(pid) == "(gantry-spawner)":  # docs/spawner.md
+                    roles["spawner"].append(pid)
                 else:
                     roles["daemons"].append(pid)
         if self.uwsgi is not None and self.uwsgi.poll() is None:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything Gantry needs to build and test on Debian 12: Apache httpd and its
 # headers, Python 3.11 (embedded), Boost.Test, Debian's mod_wsgi (the reference the tests
-# compare against), pytest, cmake/g++, the load-test tools, and Django and Flask (the
-# conf-examples run real projects). Idempotent: when every
-# package is already installed it touches nothing. Runs unattended (CI=true, no stdin).
+# compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), the
+# load-test tools, and Django and Flask (the conf-examples run real projects). Idempotent:
+# when every package is already installed it touches nothing. Runs unattended (CI=true, no
+# stdin).
 set -euo pipefail
 
 PACKAGES=(
@@ -14,6 +15,7 @@ PACKAGES=(
   python3-pytest
   cmake g++ pkg-config
   wrk curl procps
+  strace
   uwsgi-core uwsgi-plugin-python3
   python3-django python3-flask   # the Django and Flask conf-examples (test_conf_examples.py)
 )

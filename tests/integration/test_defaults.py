@@ -40,6 +40,10 @@ def application(environ, start_response):
         "callable_object": environ["mod_wsgi.callable_object"],
         "script_reloading": environ["mod_wsgi.script_reloading"],
         "enable_sendfile": environ["mod_wsgi.enable_sendfile"],
+        "ignore_activity": environ["mod_wsgi.ignore_activity"],
+        "hash_randomization": sys.flags.hash_randomization,
+        "warnoptions": sys.warnoptions,
+        "dont_write_bytecode": sys.dont_write_bytecode,
         "authorization": environ.get("HTTP_AUTHORIZATION"),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
@@ -84,6 +88,18 @@ def test_callable_object_default_is_application(server):
 
 def test_sendfile_default_is_off(server):
     assert server.get_json("/d")["enable_sendfile"] == "0"
+
+
+def test_ignore_activity_default_is_off(server):
+    assert server.get_json("/d")["ignore_activity"] == "0"
+
+
+def test_python_flags_default(server):
+    # WSGIPythonHashSeed, WSGIPythonWarnings, WSGIDontWriteBytecode unset.
+    e = server.get_json("/d")
+    assert e["hash_randomization"] == 1 and e["warnoptions"] == []
+    if harness.IS_GANTRY:  # mod_wsgi's Python reads PYTHONDONTWRITEBYTECODE from Apache's environment
+        assert e["dont_write_bytecode"] is False
 
 
 def test_pass_authorization_default_is_off(server):
@@ -198,7 +214,11 @@ def test_defaults_doc_lists_every_directive():
     source = (harness.REPO_ROOT / "module" / "directives.cpp").read_text()
     directives = set(re.findall(r'^\s*\{"(WSGI\w+)", (?:TAKE1|RAW_ARGS|FLAG|TAKE\d+|ITERATE)',
                                 source, re.M))
-    assert directives and set(doc_rows("## Directives")) == directives
+    rows = doc_rows("## Directives")
+    assert directives and set(rows) == directives
+    # "accepted, no effect (GANTRY0020)" exactly for the directives the table marks inert.
+    inert = set(re.findall(r'^\s*\{"(WSGI\w+)", \w+, Where::\w+, Support::inert', source, re.M))
+    assert {name for name, cells in rows.items() if "GANTRY0020" in cells[2]} == inert
 
 
 def test_defaults_doc_daemon_options_match_the_option_table():
