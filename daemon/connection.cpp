@@ -25,7 +25,9 @@ std::string_view find(std::span<const EnvEntry> environ, std::string_view key) {
 // keys mod_wsgi exposes to the application; the daemon trusts it (the peer proved the secret).
 ScriptTarget target_from(std::span<const EnvEntry> environ) {
   ScriptTarget target;
-  target.script_path = find(environ, "SCRIPT_FILENAME");
+  // A WSGIHandlerScript serves the file Apache matched (SCRIPT_FILENAME) with its own script.
+  target.script_path = find(environ, "mod_wsgi.handler_script");
+  if (target.script_path.empty()) target.script_path = find(environ, "SCRIPT_FILENAME");
   target.application_group = find(environ, "mod_wsgi.application_group");
   std::string_view callable = find(environ, "mod_wsgi.callable_object");
   if (!callable.empty()) target.callable = callable;

@@ -20,6 +20,7 @@
 #include "config.hpp"
 #include "gantry_hooks.h"
 #include "group_names.hpp"
+#include "script_directives.hpp"
 
 namespace gantry::module {
 namespace {
@@ -449,18 +450,18 @@ const DirectiveSpec kDirectives[] = {
    [](const Context& c) { c.dir->error_override = c.on_off(); c.note_inert(); }},
   {"WSGIPassApacheRequest", TAKE1, Where::server_or_dir, Support::inert,
    "Enable/Disable Apache request object.", inert_on_off},
-  {"WSGITrustedProxyHeaders", RAW_ARGS, Where::file_info, Support::inert,
-   "Specify a list of trusted proxy headers.", inert},
-  {"WSGITrustedProxies", RAW_ARGS, Where::file_info, Support::inert,
-   "Specify a list of trusted proxies.", inert},
-  {"WSGIHandlerScript", RAW_ARGS, Where::server_or_dir, Support::inert,
+  {"WSGITrustedProxyHeaders", RAW_ARGS, Where::file_info, Support::implemented,
+   "Specify a list of trusted proxy headers.",
+   [](const Context& c) { set_trusted_proxy_headers(c.cmd, c.dir, c.arg); }},
+  {"WSGITrustedProxies", RAW_ARGS, Where::file_info, Support::implemented,
+   "Specify a list of trusted proxies.",
+   [](const Context& c) { set_trusted_proxies(c.cmd, c.dir, c.arg); }},
+  {"WSGIHandlerScript", RAW_ARGS, Where::server_or_dir, Support::implemented,
    "Location of WSGI handler script file.",
-   [](const Context& c) {
-     if (c.words().size() < 2) c.fail(kMissingArgument, "requires a handler name and a script path");
-     c.note_inert();
-   }},
-  {"WSGIDispatchScript", RAW_ARGS, Where::server_or_dir, Support::inert,
-   "Location of WSGI dispatch script.", inert_script},
+   [](const Context& c) { add_handler_script(c.cmd, c.dir, c.arg); }},
+  {"WSGIDispatchScript", RAW_ARGS, Where::server_or_dir, Support::implemented,
+   "Location of WSGI dispatch script.",
+   [](const Context& c) { set_dispatch_script(c.cmd, c.dir, c.arg); }},
 
   // Authentication and access control.
   {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::inert,

@@ -3,6 +3,7 @@
 #include "gantry/python_api.hpp"
 
 #include "wsgi/adapter.hpp"
+#include "wsgi/dispatch_script.hpp"
 #include "wsgi/interpreters.hpp"
 #include "wsgi/request_interrupt.hpp"
 #include "wsgi/script_loader.hpp"
@@ -26,7 +27,7 @@ void api_observe_script_loads(gantry::PythonApi::ScriptLoadObserver observer, vo
 
 constexpr gantry::PythonApi kApi = {
     gantry::kPythonAbi, api_initialize, api_import_script, api_run_request, api_after_fork_child, api_shutdown,
-    api_interrupt_thread, api_observe_script_loads,
+    api_interrupt_thread, api_observe_script_loads, gantry::wsgi::run_dispatch,
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 // tree by one compiler, so C++ types are fine here; GANTRY_PYTHON_ABI guards against a
 // stale sibling .so.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,15 @@ struct ScriptTarget {
   bool reload_on_change = false;       // WSGIScriptReloading On: re-import when mtime changes
 };
 
+// What a WSGIDispatchScript chose for one request: each set field replaces the configured
+// value (unexpanded: %{GLOBAL}, %{ENV:...} as the directives take them); an unset one (the
+// function is missing or returned None) keeps it.
+struct DispatchChoice {
+  std::optional<std::string> process_group;
+  std::optional<std::string> application_group;
+  std::optional<std::string> callable_object;
+};
+
 // Outcome (how a request ended) lives in channel.hpp: the daemon protocol carries it too.
 
 struct PythonApi {
@@ -64,6 +74,13 @@ struct PythonApi {
   // Set before any script is loaded (preloads included); null stops the reports.
   using ScriptLoadObserver = void (*)(void* context, bool loaded, std::string_view script_path);
   void (*observe_script_loads)(ScriptLoadObserver observer, void* context);
+  // WSGIDispatchScript: loads `script` (script_path, application_group = the interpreter it
+  // runs in, reload_on_change) and calls its process_group(), application_group() and
+  // callable_object() with an environ made from channel.environ() (plus wsgi.errors), filling
+  // *choice. Only environ() and log() of `channel` are used. ok, or server_error when the
+  // script could not be loaded, raised or returned something that is not a string (logged,
+  // with the script's path). Never throws; call without the GIL.
+  Outcome (*run_dispatch)(const ScriptTarget& script, RequestChannel& channel, DispatchChoice* choice);
 };
 
 }  // namespace gantry
