@@ -23,6 +23,7 @@ constexpr const char* kDispatchException = "GANTRY0422";
 constexpr const char* kDispatchNotRunning = "GANTRY0423";
 constexpr const char* kDispatchErrors = "GANTRY0424";
 constexpr const char* kDispatchInternal = "GANTRY0425";
+constexpr const char* kDispatchNotLoaded = "GANTRY0427";
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -84,7 +85,13 @@ bool ask(PyObject* module, const char* function, const char* what, PyObject* env
 Outcome dispatch(Interpreter& interpreter, const ScriptTarget& script, RequestChannel& channel,
                  const LogTarget& log, const ScriptStat* stat, DispatchChoice& choice) {
   py::Ref module;
-  if (load_script(interpreter, script, log, module, stat) != Outcome::ok) return Outcome::server_error;
+  if (load_script(interpreter, script, log, module, stat) != Outcome::ok) {
+    // mod_wsgi would carry on with the configured groups; a routing script that is not
+    // there must not silently route everything elsewhere.
+    log.log(Level::error, kDispatchNotLoaded,
+            "WSGI dispatch script " + quoted(script.script_path) + " could not be loaded (see above): request refused (500)");
+    return Outcome::server_error;
+  }
   py::Ref errors = py::Ref::steal(new_log_stream(log.logger, &channel, Level::error, kDispatchErrors, "wsgi.errors"));
   // Whatever the script kept of wsgi.errors must not reach this request's channel later.
   struct Detach {

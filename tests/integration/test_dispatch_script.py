@@ -15,7 +15,7 @@ WSGIScriptAlias /route @APPS@/dispatch_target.wsgi
 WSGIScriptAlias /own-group @APPS@/dispatch_target.wsgi
 WSGIScriptAlias /configured-daemon @APPS@/dispatch_target.wsgi
 WSGIScriptAlias /restricted @APPS@/dispatch_target.wsgi
-WSGIScriptAlias /none @APPS@/dispatch_target.wsgi
+WSGIScriptAlias /missing @APPS@/dispatch_target.wsgi
 <Location /route>
   WSGIDispatchScript @APPS@/dispatch.py
 </Location>
@@ -26,6 +26,9 @@ WSGIScriptAlias /none @APPS@/dispatch_target.wsgi
   WSGIProcessGroup dispatch-b
   WSGIApplicationGroup configured
   WSGIDispatchScript @APPS@/dispatch.py
+</Location>
+<Location /missing>
+  WSGIDispatchScript @APPS@/no-such-dispatch.py
 </Location>
 <Location /restricted>
   WSGIRestrictProcess dispatch-a
@@ -118,6 +121,15 @@ def test_unknown_group_chosen_is_500(apache):
 def test_restrict_process_applies_to_the_dispatched_group(apache):
     assert reply(apache, "/restricted")["process_group"] == "dispatch-a"
     assert apache.get("/restricted?pg=dispatch-b").status == 500
+
+
+@pytest.mark.gantry_only  # mod_wsgi 4.9.4 logs the error and runs the configured groups
+@pytest.mark.log_ids("GANTRY0124", "GANTRY0427")
+def test_missing_dispatch_script_is_500(apache):
+    since = apache.log_size()
+    assert apache.get("/missing").status == 500
+    apache.wait_for_log(r"GANTRY0427: WSGI dispatch script '.*no-such-dispatch.py' could not be loaded",
+                        since=since)
 
 
 RESTRICTED = """
