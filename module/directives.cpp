@@ -38,6 +38,7 @@ constexpr const char* kBadUrlPath = "GANTRY0007";
 constexpr const char* kBadGroupName = "GANTRY0008";
 constexpr const char* kUndefinedGroup = "GANTRY0009";
 constexpr const char* kDuplicateGroup = "GANTRY0015";
+constexpr const char* kAccessNotEnforced = "GANTRY0401";
 
 // Where a directive may appear. `global_only` directives are RSRC_CONF but refused inside
 // <VirtualHost>, as mod_wsgi does.
@@ -341,7 +342,7 @@ void inert_script(const Context& c) {
 // ---- the table -------------------------------------------------------------------------
 
 // clang-format off
-const DirectiveSpec kDirectives[] = {
+constexpr DirectiveSpec kDirectives[] = {
   // Mapping URLs to scripts.
   {"WSGIScriptAlias", RAW_ARGS, Where::server, Support::implemented,
    "Map location to target WSGI script file.",
@@ -464,18 +465,57 @@ const DirectiveSpec kDirectives[] = {
    [](const Context& c) { set_dispatch_script(c.cmd, c.dir, c.arg); }},
 
   // Authentication and access control.
-  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::inert,
+  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::refused,
    "Location of WSGI host access script file.", inert_script},
-  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::inert,
+  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::refused,
    "Location of WSGI user auth script file.", inert_script},
-  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::inert,
+  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::refused,
    "Location of WSGI group auth script file.", inert_script},
-  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::inert,
+  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::refused,
    "Enable/Disable as being authoritative on groups.", inert_on_off},
 };
 // clang-format on
 
 constexpr std::size_t kDirectiveCount = std::size(kDirectives);
+
+// ---- nothing that guards access may fail open ------------------------------------------
+
+// Every directive whose purpose is authentication, authorisation or access control. Each
+// must be implemented or refused (never inert/stored_only), and every directive Apache
+// lets .htaccess use under AllowOverride AuthConfig must be listed here: a new access
+// directive cannot be added to the table as "accepted, no effect" without the build failing.
+constexpr std::string_view kAccessDirectives[] = {
+    "WSGIAccessScript", "WSGIAuthUserScript", "WSGIAuthGroupScript", "WSGIGroupAuthoritative",
+};
+
+constexpr bool is_access_directive(std::string_view name) {
+  for (std::string_view listed : kAccessDirectives)
+    if (listed == name) return true;
+  return false;
+}
+
+constexpr bool access_directives_fail_closed() {
+  for (const DirectiveSpec& spec : kDirectives) {
+    const bool access = is_access_directive(spec.name);
+    if (spec.where == Where::auth_config && !access) return false;
+    if (access && spec.support != Support::implemented && spec.support != Support::refused) return false;
+  }
+  for (std::string_view listed : kAccessDirectives) {
+    bool found = false;
+    for (const DirectiveSpec& spec : kDirectives) found = found || listed == spec.name;
+    if (!found) return false;
+  }
+  return true;
+}
+static_assert(access_directives_fail_closed(),
+              "an access-control directive is accepted without being enforced (see kAccessDirectives)");
+
+[[noreturn]] void refuse_unenforced(const Context& c) {
+  c.fail(kAccessNotEnforced,
+         "controls who may access the site, and this Gantry build does not enforce it; the"
+         " configuration is refused rather than served without the check - protect the location"
+         " with Apache's own Require/Auth* directives instead, or remove the line");
+}
 
 const char* run_directive(cmd_parms* cmd, void* mconfig, const char* arg) {
   const auto& spec = *static_cast<const DirectiveSpec*>(cmd->info);
@@ -483,7 +523,9 @@ const char* run_directive(cmd_parms* cmd, void* mconfig, const char* arg) {
     if (spec.where == Where::global_only) {
       if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
     }
-    spec.set(Context{cmd, static_cast<DirConfig*>(mconfig), arg, spec});
+    const Context context{cmd, static_cast<DirConfig*>(mconfig), arg, spec};
+    if (spec.support == Support::refused) refuse_unenforced(context);
+    spec.set(context);
     return nullptr;
   } catch (const std::exception& e) {
     return apr_pstrdup(cmd->pool, e.what());

@@ -10,7 +10,11 @@
 
 namespace gantry::module {
 
-enum class Support { implemented, stored_only, inert };
+// implemented: has its effect. stored_only / inert: accepted, no effect (inert ones are
+// warned about at start-up). refused: guards access (authentication, authorisation, access
+// control) but Gantry does not enforce it, so it is a configuration error - an access rule
+// that is accepted and silently not applied would fail open.
+enum class Support { implemented, stored_only, inert, refused };
 
 struct DirectiveInfo {
   const char* name;

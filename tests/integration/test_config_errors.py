@@ -47,6 +47,16 @@ REFUSED_BY_GANTRY = [
     ("WSGIPythonOptimize abc", "WSGIPythonOptimize"),
 ]
 
+# Directives that guard access and that this build does not enforce: a configuration error
+# (GANTRY0401), never "accepted with a warning" - a rule that is not applied fails open.
+# mod_wsgi enforces them, so this is Gantry-only.
+UNENFORCED_ACCESS = [
+    ("<Location /x>\nWSGIAccessScript @APPS@/hello.wsgi\n</Location>", "WSGIAccessScript"),
+    ("<Location /x>\nWSGIAuthUserScript @APPS@/hello.wsgi\n</Location>", "WSGIAuthUserScript"),
+    ("<Location /x>\nWSGIAuthGroupScript @APPS@/hello.wsgi\n</Location>", "WSGIAuthGroupScript"),
+    ("<Location /x>\nWSGIGroupAuthoritative Off\n</Location>", "WSGIGroupAuthoritative"),
+]
+
 ACCEPTED = [
     "WSGIScriptAlias /ok @APPS@/hello.wsgi",
     "WSGIScriptAliasMatch ^/m/([a-z]+) @APPS@/dir/$1.wsgi",
@@ -98,3 +108,12 @@ def test_good_config_accepted(checker, snippet):
     rc, out = checker.config_test(snippet)
     assert rc == 0, out
     assert "Syntax OK" in out
+
+
+@pytest.mark.gantry_only
+@pytest.mark.parametrize("snippet,directive", UNENFORCED_ACCESS, ids=[d for _, d in UNENFORCED_ACCESS])
+def test_unenforced_access_directive_refused(checker, snippet, directive):
+    rc, out = checker.config_test(snippet)
+    assert rc != 0, out
+    assert syntax_error_line(out) == expected_line(checker, snippet, directive), out
+    assert f"GANTRY0401: {directive}:" in out, out
