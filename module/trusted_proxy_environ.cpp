@@ -2,6 +2,7 @@
 
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <http_ssl.h>
 
 #include <span>
 #include <string>
@@ -45,6 +46,9 @@ void apply_trusted_proxy_rules(request_rec* r, const DirConfig& dir) {
   const char* peer = r->useragent_ip ? r->useragent_ip : "";
   TableEnviron environ(r->pool, r->subprocess_env);
   proxy::apply_trusted_proxy_rules(rules, peer, environ);
+  // A request that reached Apache itself over TLS stays https whatever a proxy header says
+  // (mod_wsgi checks the connection after the proxy headers too).
+  if (ap_ssl_conn_is_ssl(r->connection)) apr_table_setn(r->subprocess_env, "HTTPS", "on");
 }
 
 }  // namespace gantry::module

@@ -182,3 +182,38 @@ def test_secure_ssl_redirect_behind_tls_proxy(apache):
     assert env["wsgi.url_scheme"] == "http"
     env = environ(apache, "/proto", {})
     assert env["wsgi.url_scheme"] == "http"
+
+
+def test_tls_connection_stays_https(mpm, tmp_path):
+    """A request that reached Apache over TLS is https even if the trusted proxy's
+    X-Forwarded-Proto says http (mod_wsgi checks the connection after the headers)."""
+    import http.client
+    import json
+    import ssl
+    import subprocess
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    config = f"""
+SSLEngine on
+SSLCertificateFile {cert}
+SSLCertificateKeyFile {key}
+WSGIScriptAlias /proto @APPS@/env.wsgi
+<Location /proto>
+  WSGITrustedProxies 127.0.0.1
+  WSGITrustedProxyHeaders X-Forwarded-Proto
+</Location>
+"""
+    with harness.running(harness.Apache(config, mpm=mpm, extra_modules=["socache_shmcb", "ssl"])) as a:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", a.port, timeout=20, context=context)
+        try:
+            conn.request("GET", "/proto", headers={"X-Forwarded-Proto": "http"})
+            env = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        assert env["wsgi.url_scheme"] == "https"
+        assert env["HTTP_X_FORWARDED_PROTO"] == "http"
