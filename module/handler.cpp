@@ -1,6 +1,7 @@
-// The wsgi-script handler: decides whether and where a request runs (embedded Python,
-// or - later - a daemon process group), builds the environ and runs the app through an
-// ApacheChannel.
+// The wsgi-script handler (and the handler names WSGIHandlerScript declares): decides
+// whether and where a request runs (embedded Python, or a daemon process group - after the
+// trusted proxy headers and any WSGIDispatchScript had their say), builds the environ and
+// runs the app through an ApacheChannel.
 #include <httpd.h>
 
 #include <apr_strings.h>
