@@ -6,6 +6,7 @@
 #include <random>
 
 #include "gantry/protocol.hpp"
+#include "protocol_error_kind.hpp"
 
 namespace p = gantry::protocol;
 using p::ProtocolError;
@@ -18,17 +19,6 @@ p::Secret test_secret(std::uint8_t seed) {
   return s;
 }
 
-// The kind of ProtocolError `f` throws; fails the test if it throws nothing.
-template <class F>
-ProtocolError::Kind error_kind(F&& f) {
-  try {
-    f();
-  } catch (const ProtocolError& e) {
-    return e.kind();
-  }
-  BOOST_FAIL("no ProtocolError thrown");
-  return ProtocolError::Kind::malformed;
-}
 
 std::string_view payload_of(const std::string& frame) {
   const p::FrameHeader h = p::parse_header(frame.data());
