@@ -40,6 +40,14 @@ inline bool flag_value(Flag f, bool default_value) {
   return f == Flag::unset ? default_value : f == Flag::on;
 }
 
+// WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: the script and where it
+// runs (module/auth_providers.cpp).
+struct AuthScript {
+  const char* path = nullptr;
+  const char* application_group = nullptr;  // application-group=, unresolved; null = %{GLOBAL}
+  const char* process_group = nullptr;      // process-group= (Gantry only); null = embedded
+};
+
 struct DirConfig {
   const char* process_group = nullptr;      // WSGIProcessGroup, unresolved (%{...} kept)
   const char* application_group = nullptr;  // WSGIApplicationGroup, unresolved
@@ -54,6 +62,10 @@ struct DirConfig {
   // WSGIRestrictProcess: the process groups a request here may be delegated to (const
   // char*; "%{GLOBAL}" allows embedded); null = any.
   apr_array_header_t* restrict_process = nullptr;
+  const AuthScript* access_script = nullptr;      // WSGIAccessScript
+  const AuthScript* auth_user_script = nullptr;   // WSGIAuthUserScript
+  const AuthScript* auth_group_script = nullptr;  // WSGIAuthGroupScript
+  Flag group_authoritative = Flag::unset;         // WSGIGroupAuthoritative (see auth_providers.cpp)
 };
 
 struct ScriptAlias {

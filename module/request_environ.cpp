@@ -78,6 +78,10 @@ const char* apache_version() {
 
 }  // namespace
 
+const char* expand_group_spec(request_rec* r, const char* spec, const char* missing) {
+  return expand_spec(r, spec, missing);
+}
+
 const char* server_group_name(request_rec* r) {
   const char* host = r->server->server_hostname ? r->server->server_hostname : "";
   const apr_port_t port = ap_get_server_port(r);

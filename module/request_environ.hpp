@@ -32,6 +32,11 @@ void add_cgi_environ(request_rec* r);
 // Applies mod_wsgi's adjustments and mod_wsgi.* keys, then copies r->subprocess_env out.
 std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan);
 
+// A process/application group spec (%{GLOBAL}, %{SERVER}, %{RESOURCE}, %{ENV:var} or a
+// name) resolved for `r`; "" is the main interpreter / embedded. An unset %{ENV:var}
+// yields `missing`.
+const char* expand_group_spec(request_rec* r, const char* spec, const char* missing);
+
 // mod_wsgi's %{SERVER}: "host" or "host:port" for a non-default port.
 const char* server_group_name(request_rec* r);
 

@@ -5,16 +5,18 @@
 // tree by one compiler, so C++ types are fine here; GANTRY_PYTHON_ABI guards against a
 // stale sibling .so.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gantry/auth_check.hpp"
 #include "gantry/channel.hpp"
 #include "gantry/log.hpp"
 
 namespace gantry {
 
-inline constexpr std::uint32_t kPythonAbi = 1;
+inline constexpr std::uint32_t kPythonAbi = 2;  // 2: run_auth_script
 inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
@@ -64,6 +66,12 @@ struct PythonApi {
   // Set before any script is loaded (preloads included); null stops the reports.
   using ScriptLoadObserver = void (*)(void* context, bool loaded, std::string_view script_path);
   void (*observe_script_loads)(ScriptLoadObserver observer, void* context);
+  // WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: loads the script into its
+  // application group (the loader requests use) and calls query.call's function with a
+  // dict built from `environ` (strings; no wsgi.input) plus wsgi.errors and the version
+  // tuples. Exceptions and wrong return types are logged to `log` (with the script path
+  // and the traceback) and answered AuthAnswer::error. Never throws; takes the GIL itself.
+  AuthReply (*run_auth_script)(const AuthQuery& query, std::span<const EnvEntry> environ, Logger& log);
 };
 
 }  // namespace gantry
