@@ -11,7 +11,11 @@
 #include "gantry/daemon_auth_client.hpp"
 #include "gantry/socket_channel.hpp"
 
+#include "protocol_test_support.hpp"
+
 namespace p = gantry::protocol;
+using p::testing::error_kind;
+using p::testing::payload_of;
 using gantry::AuthAnswer;
 using gantry::AuthCall;
 using gantry::AuthQuery;
@@ -40,23 +44,6 @@ AuthQuery sample_query() {
 }
 
 const std::vector<gantry::EnvEntry> kEnviron = {{"REQUEST_URI", "/x?y"}, {"HTTP_HOST", ""}};
-
-std::string_view payload_of(const std::string& frame) {
-  const p::FrameHeader h = p::parse_header(frame.data());
-  BOOST_REQUIRE_EQUAL(frame.size(), p::kHeaderSize + h.length);
-  return std::string_view(frame).substr(p::kHeaderSize);
-}
-
-template <class F>
-ProtocolError::Kind error_kind(F&& f) {
-  try {
-    f();
-  } catch (const ProtocolError& e) {
-    return e.kind();
-  }
-  BOOST_FAIL("no ProtocolError thrown");
-  return ProtocolError::Kind::malformed;
-}
 
 struct CapturingLogger : gantry::Logger {
   std::vector<std::pair<gantry::Level, std::string>> lines;

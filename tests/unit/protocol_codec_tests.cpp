@@ -7,7 +7,11 @@
 
 #include "gantry/protocol.hpp"
 
+#include "protocol_test_support.hpp"
+
 namespace p = gantry::protocol;
+using p::testing::error_kind;
+using p::testing::payload_of;
 using p::ProtocolError;
 
 namespace {
@@ -16,24 +20,6 @@ p::Secret test_secret(std::uint8_t seed) {
   p::Secret s;
   for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<std::uint8_t>(seed + i * 7);
   return s;
-}
-
-// The kind of ProtocolError `f` throws; fails the test if it throws nothing.
-template <class F>
-ProtocolError::Kind error_kind(F&& f) {
-  try {
-    f();
-  } catch (const ProtocolError& e) {
-    return e.kind();
-  }
-  BOOST_FAIL("no ProtocolError thrown");
-  return ProtocolError::Kind::malformed;
-}
-
-std::string_view payload_of(const std::string& frame) {
-  const p::FrameHeader h = p::parse_header(frame.data());
-  BOOST_REQUIRE_EQUAL(frame.size(), p::kHeaderSize + h.length);
-  return std::string_view(frame).substr(p::kHeaderSize);
 }
 
 }  // namespace
