@@ -19,6 +19,7 @@
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
 #include "wsgi/request_counters.hpp"
+#include "wsgi/request_interrupt.hpp"
 #include "wsgi/response.hpp"
 #include "wsgi/script_loader.hpp"
 #include "wsgi/start_response.hpp"
@@ -63,7 +64,7 @@ class RequestRun {
     RequestObjects objects;
     objects.input = py::Ref::steal(new_input_stream(channel_));
     objects.errors = py::Ref::steal(
-        new_log_stream(log_.logger, &channel_, Level::error, ids::kWsgiErrors, "wsgi.errors"));
+        new_log_stream(log_.logger, &channel_, Level::error, ids::kWsgiErrors, "<wsgi.errors>"));
     objects.start_response = py::Ref::steal(new_start_response(response_));
     if (!objects.input || !objects.errors || !objects.start_response) return report_exception();
     if (!interpreter_.keys.ready() && !interpreter_.keys.init()) return report_exception();
@@ -87,9 +88,39 @@ class RequestRun {
   Outcome report_exception() {
     py::FetchedError error = py::fetch_error();
     if (response_.client_gone()) return Outcome::aborted;  // logged at info when it happened
+    if (is_request_timeout(error.type.get())) return answer_timeout(error);
     log_exception(log_, Level::error, ids::kRequestException,
                   "Exception occurred processing WSGI script " + quoted(target_.script_path), error);
     return response_.headers_sent() ? Outcome::aborted : Outcome::server_error;
+  }
+
+  // mod_wsgi.RequestTimeout (raised by the app, or injected by interrupt-timeout) ended
+  // the request: a gateway timeout, not an application error - one info line, no
+  // traceback, and 504 if no response had gone out yet.
+  Outcome answer_timeout(const py::FetchedError& error) {
+    py::Ref reason = error.value ? py::Ref::steal(PyObject_Str(error.value.get())) : py::Ref();
+    const char* text = reason ? PyUnicode_AsUTF8(reason.get()) : nullptr;
+    if (!text) PyErr_Clear();
+    const bool answered = !response_.headers_sent();
+    log_.log(Level::info, ids::kRequestTimedOut,
+             "Request to WSGI script " + quoted(target_.script_path) + " ended by mod_wsgi.RequestTimeout" +
+                 (text && *text ? std::string(" (") + text + ")" : std::string()) +
+                 (answered ? "; answered 504 Gateway Timeout" : "; the response was cut short"));
+    if (!answered) return Outcome::aborted;
+    static constexpr std::string_view body = "Gateway Timeout: the request took too long.\n";
+    py::Ref status = py::Ref::steal(PyUnicode_FromString("504 Gateway Timeout"));
+    py::Ref headers = py::Ref::steal(Py_BuildValue("[(ss)(ss)]", "Content-Type", "text/plain; charset=utf-8",
+                                                   "Content-Length", std::to_string(body.size()).c_str()));
+    if (!status || !headers || !response_.start(status.get(), headers.get(), nullptr)) {
+      PyErr_Clear();
+      return Outcome::server_error;
+    }
+    auto sent = response_.write(body, /*flush=*/false);
+    if (!sent) {
+      PyErr_Clear();
+      return Outcome::aborted;
+    }
+    return *sent == Response::Send::ok ? Outcome::ok : Outcome::aborted;
   }
 
   Outcome send(PyObject* result) {

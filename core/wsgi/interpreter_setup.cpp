@@ -1,6 +1,6 @@
-// Per-interpreter setup. mod_wsgi's documented defaults, which the config side should
-// apply when filling PythonSettings (checked against the mod_wsgi 4.x directive docs):
-//   WSGIRestrictStdin  On  -> reading sys.stdin raises OSError
+// Per-interpreter setup. The WSGIRestrict* defaults (PythonSettings) are what mod_wsgi
+// 4.9.4 does with no directive, checked against Debian's build:
+//   WSGIRestrictStdin  Off -> sys.stdin is the process's own (reads give ''); On: OSError
 //   WSGIRestrictStdout Off -> sys.stdout goes to the error log (restriction off since 3.0)
 //   WSGIRestrictSignal On  -> signal.signal() from app code is ignored with a warning
 #include "wsgi/interpreter_setup.hpp"
@@ -17,19 +17,34 @@
 namespace gantry::wsgi {
 namespace {
 
-bool prepend_python_path(const std::vector<std::string>& entries) {
+// WSGIPythonPath / python-path=: each entry goes through site.addsitedir(), as mod_wsgi
+// does, so the .pth files there are processed (editable installs, namespace packages in
+// a venv's site-packages); then everything that added - entries and their .pth
+// directories, in order - moves to the front of sys.path (where mod_wsgi 4.9.4 puts it).
+bool add_python_path(const std::vector<std::string>& entries) {
   if (entries.empty()) return true;
-  PyObject* path = PySys_GetObject("path");  // borrowed
-  if (!path || !PyList_Check(path)) {
-    PyErr_SetString(PyExc_RuntimeError, "sys.path is missing or not a list");
-    return false;
+  auto sys_path = []() -> PyObject* {
+    PyObject* path = PySys_GetObject("path");  // borrowed
+    if (!path || !PyList_Check(path)) PyErr_SetString(PyExc_RuntimeError, "sys.path is missing or not a list");
+    return path && PyList_Check(path) ? path : nullptr;
+  };
+  PyObject* path = sys_path();
+  if (!path) return false;
+  const Py_ssize_t before = PyList_GET_SIZE(path);
+  py::Ref site = py::Ref::steal(PyImport_ImportModule("site"));
+  py::Ref addsitedir = site ? py::Ref::steal(PyObject_GetAttrString(site.get(), "addsitedir")) : py::Ref();
+  if (!addsitedir) return false;
+  for (const std::string& entry : entries) {
+    py::Ref dir = py::Ref::steal(PyUnicode_DecodeFSDefaultAndSize(entry.data(), static_cast<Py_ssize_t>(entry.size())));
+    py::Ref done = dir ? py::Ref::steal(PyObject_CallOneArg(addsitedir.get(), dir.get())) : py::Ref();
+    if (!done) return false;
   }
-  // Insert back to front so the entries keep their configured order at the front.
-  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    py::Ref entry = py::Ref::steal(PyUnicode_DecodeFSDefaultAndSize(it->data(), static_cast<Py_ssize_t>(it->size())));
-    if (!entry || PyList_Insert(path, 0, entry.get()) < 0) return false;
-  }
-  return true;
+  path = sys_path();  // a .pth import line may have replaced it
+  if (!path) return false;
+  const Py_ssize_t after = PyList_GET_SIZE(path);
+  if (after <= before) return true;
+  py::Ref added = py::Ref::steal(PyList_GetSlice(path, before, after));
+  return added && PyList_SetSlice(path, before, after, nullptr) == 0 && PyList_SetSlice(path, 0, 0, added.get()) == 0;
 }
 
 bool install_stdio(const PythonSettings& settings) {
@@ -131,8 +146,9 @@ bool setup_interpreter(Interpreter& interpreter, const PythonSettings& settings)
   };
   step("import threading", import_threading());
   step("intern the environ keys", interpreter.keys.init());
-  step("prepend the python-path entries to sys.path", prepend_python_path(settings.python_path));
+  step("add the python-path entries to sys.path", add_python_path(settings.python_path));
   step("install sys.stdout/sys.stderr/sys.stdin replacements", install_stdio(settings));
+  step("register the log streams with the io ABCs", register_log_stream_abcs());
   step("restrict signal.signal()", !settings.restrict_signal || restrict_signal());
   step("create the mod_wsgi module", add_mod_wsgi_module(interpreter, settings));
   return ok;

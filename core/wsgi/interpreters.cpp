@@ -146,6 +146,19 @@ PyStatus set_python_home(PyConfig& config, const std::string& home) {
   return PyConfig_SetBytesString(&config, &config.executable, python.c_str());
 }
 
+// No WSGIPythonHome / python-home=: the Python this module was built against, as if
+// started as its own executable. Left to itself, Python would look for "python3" on the
+// server's PATH, and with /bin ahead of /usr/bin (merged /usr) it settles on prefix "/";
+// or on another Python installed earlier on PATH.
+PyStatus set_build_python(PyConfig& config) {
+  PyStatus status = PyConfig_SetBytesString(&config, &config.home, GANTRY_PYTHON_PREFIX);
+  if (!PyStatus_Exception(status)) {
+    status = PyConfig_SetBytesString(&config, &config.program_name, GANTRY_PYTHON_EXECUTABLE);
+  }
+  if (PyStatus_Exception(status)) return status;
+  return PyConfig_SetBytesString(&config, &config.executable, GANTRY_PYTHON_EXECUTABLE);
+}
+
 bool start_interpreter(Process& p) {
   const PythonSettings& s = p.settings;
   LogTarget log{nullptr, s.logger};
@@ -181,7 +194,9 @@ bool start_interpreter(Process& p) {
   char argv0[] = "mod_wsgi";  // sys.argv as mod_wsgi sets it
   char* argv[] = {argv0};
   status = PyConfig_SetBytesArgv(&config, 1, argv);
-  if (!PyStatus_Exception(status) && !s.python_home.empty()) status = set_python_home(config, s.python_home);
+  if (!PyStatus_Exception(status)) {
+    status = s.python_home.empty() ? set_build_python(config) : set_python_home(config, s.python_home);
+  }
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   if (PyStatus_Exception(status)) {
     log_status(log, "configuration", status);

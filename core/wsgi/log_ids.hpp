@@ -30,5 +30,7 @@ inline constexpr const char* kAtexitException = "GANTRY0122";
 inline constexpr const char* kInterpreterSetupFailed = "GANTRY0123";
 inline constexpr const char* kScriptReadFailed = "GANTRY0124";
 inline constexpr const char* kForkWithSubInterpreters = "GANTRY0125";
+inline constexpr const char* kRequestTimedOut = "GANTRY0130";
+inline constexpr const char* kReloadCheckFailed = "GANTRY0131";
 
 }  // namespace gantry::wsgi::ids

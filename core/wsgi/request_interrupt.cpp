@@ -1,5 +1,8 @@
 #include "request_interrupt.hpp"
 
+#include "gantry/py/error.hpp"
+#include "gantry/py/ref.hpp"
+
 namespace gantry::wsgi {
 namespace {
 
@@ -27,10 +30,23 @@ std::string format_stack(PyFrameObject* frame) {
 bool add_request_timeout_class(PyObject* module) {
   PyObject* type = PyErr_NewExceptionWithDoc(
       "mod_wsgi.RequestTimeout",
-      "Raised in a request thread that outlived request-timeout (interrupt-timeout set).",
-      PyExc_Exception, nullptr);
+      "Raised in a request thread that outlived request-timeout (interrupt-timeout set), or by the "
+      "application itself to give up on a request: answered 504. A BaseException, as in mod_wsgi 6, "
+      "so that `except Exception:` in the application does not swallow it.",
+      PyExc_BaseException, nullptr);
   if (!type) return false;
   return PyModule_AddObject(module, "RequestTimeout", type) == 0 || (Py_DECREF(type), false);
+}
+
+bool is_request_timeout(PyObject* exception_type) noexcept {
+  if (!exception_type) return false;
+  py::ErrorScope keep;
+  PyObject* modules = PyImport_GetModuleDict();                                        // borrowed
+  PyObject* mod_wsgi = modules ? PyDict_GetItemString(modules, "mod_wsgi") : nullptr;  // borrowed
+  py::Ref type = mod_wsgi ? py::Ref::steal(PyObject_GetAttrString(mod_wsgi, "RequestTimeout")) : py::Ref();
+  const bool matches = type && PyErr_GivenExceptionMatches(exception_type, type.get());
+  PyErr_Clear();
+  return matches;
 }
 
 bool interrupt_thread(unsigned long thread_id, std::string* stack) noexcept {

@@ -13,9 +13,14 @@
 
 namespace gantry::wsgi {
 
-// Adds the RequestTimeout class (an Exception) to an interpreter's mod_wsgi module, so an
-// application can catch it by name. False with a Python error set on failure.
+// Adds the RequestTimeout class (a BaseException, as in mod_wsgi 6) to an interpreter's
+// mod_wsgi module, so an application can catch it by name. False with a Python error set.
 bool add_request_timeout_class(PyObject* mod_wsgi_module);
+
+// Whether an exception of `exception_type` is (a subclass of) the current interpreter's
+// mod_wsgi.RequestTimeout: the request is answered 504 instead of as an app error. GIL
+// held; leaves the error indicator as it was.
+bool is_request_timeout(PyObject* exception_type) noexcept;
 
 // Finds the Python thread `thread_id` (threading.get_ident(), i.e. its pthread id) in any
 // interpreter, writes its formatted stack into `*stack` and raises mod_wsgi.RequestTimeout

@@ -27,29 +27,44 @@ std::optional<std::string_view> latin1_view(PyObject* s) noexcept {
 }  // namespace
 
 bool Response::start(PyObject* status, PyObject* headers, PyObject* exc_info) {
-  if (exc_info && PyTuple_Check(exc_info) && PyTuple_GET_SIZE(exc_info) == 3 &&
-      PyTuple_GET_ITEM(exc_info, 0) == Py_None) {
-    exc_info = nullptr;  // (None, None, None): sys.exc_info() outside an except block
-  }
-  if (exc_info && exc_info != Py_None) {
-    if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-      PyErr_SetString(PyExc_TypeError, "start_response() exc_info must be a 3-tuple (type, value, traceback)");
-      return false;
-    }
-    if (headers_sent_) {
-      // PEP 3333: too late to change the response; re-raise the app's exception.
-      PyObject* type = PyTuple_GET_ITEM(exc_info, 0);
-      PyObject* value = PyTuple_GET_ITEM(exc_info, 1);
-      PyObject* tb = PyTuple_GET_ITEM(exc_info, 2);
-      PyErr_Restore(Py_NewRef(type), Py_NewRef(value), tb == Py_None ? nullptr : Py_NewRef(tb));
-      return false;
-    }
-  } else if (started_) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "start_response() called a second time without exc_info (PEP 3333 allows that only "
-                    "when reporting an error)");
+  // The exception types below are the ones mod_wsgi 4.9.4 raises in these cases (apps and
+  // frameworks catch them by type); the messages are Gantry's own.
+  if (exc_info == Py_None) exc_info = nullptr;
+  if (exc_info && !PyTuple_Check(exc_info)) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "start_response() exc_info must be a (type, value, traceback) tuple as sys.exc_info() "
+                 "returns, not %.80s",
+                 Py_TYPE(exc_info)->tp_name);
     return false;
   }
+  if (headers_sent_) {
+    if (!exc_info) {
+      PyErr_SetString(PyExc_RuntimeError,
+                      "start_response() called again after the response headers were sent; only a call "
+                      "with exc_info (reporting an error) is allowed then, and it re-raises that error");
+      return false;
+    }
+    // PEP 3333: too late to change the response; re-raise the app's exception.
+    if (PyTuple_GET_SIZE(exc_info) != 3) {
+      PyErr_Format(PyExc_TypeError, "start_response() exc_info must have 3 items (type, value, traceback), not %zd",
+                   PyTuple_GET_SIZE(exc_info));
+      return false;
+    }
+    PyObject* type = PyTuple_GET_ITEM(exc_info, 0);
+    PyObject* value = PyTuple_GET_ITEM(exc_info, 1);
+    PyObject* tb = PyTuple_GET_ITEM(exc_info, 2);
+    if (type == Py_None) {  // (None, None, None): sys.exc_info() outside an except block
+      PyErr_SetString(PyExc_RuntimeError,
+                      "start_response() called again after the response headers were sent, with an empty "
+                      "exc_info (sys.exc_info() outside an except block)");
+      return false;
+    }
+    PyErr_Restore(Py_NewRef(type), Py_NewRef(value), tb == Py_None ? nullptr : Py_NewRef(tb));
+    return false;
+  }
+  // Before any output a later call replaces the status and headers, with or without
+  // exc_info (mod_wsgi accepts both; frameworks rely on it when an error page replaces a
+  // half-built response).
 
   if (!PyUnicode_Check(status)) {
     PyErr_Format(PyExc_TypeError, "start_response() status must be str, not %.80s", Py_TYPE(status)->tp_name);
@@ -90,8 +105,13 @@ bool Response::parse_headers(PyObject* headers, std::vector<Header>& out, std::o
   out.reserve(static_cast<std::size_t>(count));
   for (Py_ssize_t i = 0; i < count; ++i) {
     PyObject* item = PyList_GET_ITEM(headers, i);
-    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+    if (!PyTuple_Check(item)) {
       PyErr_Format(PyExc_TypeError, "start_response() header #%zd must be a (name, value) tuple, not %R", i, item);
+      return false;
+    }
+    if (PyTuple_GET_SIZE(item) != 2) {
+      PyErr_Format(PyExc_ValueError, "start_response() header #%zd must be a (name, value) tuple of 2 items, not %R",
+                   i, item);
       return false;
     }
     PyObject* name = PyTuple_GET_ITEM(item, 0);

@@ -12,6 +12,7 @@ namespace gantry::wsgi {
 struct LoadedScript {
   py::Ref module;
   timespec mtime{};  // of the file when it was loaded (for WSGIScriptReloading)
+  py::Ref stamp;     // the module's __mtime__ as set at load; a module without it is reloaded
 };
 
 struct StringHash {

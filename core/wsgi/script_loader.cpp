@@ -95,13 +95,43 @@ Outcome execute_script(Interpreter& interpreter, const std::string& path, const 
   if (!code) return log_load_failure(log, path);
   py::Ref loaded = py::Ref::steal(PyImport_ExecCodeModuleObject(name.get(), code.get(), file_name.get(), nullptr));
   if (!loaded) return log_load_failure(log, path);
-  // mod_wsgi exposes the load-time mtime as __mtime__.
-  py::Ref stamp = py::Ref::steal(PyFloat_FromDouble(static_cast<double>(mtime.tv_sec) + mtime.tv_nsec / 1e9));
+  // mod_wsgi exposes the load-time mtime as __mtime__, an int of microseconds (apr_time_t).
+  py::Ref stamp = py::Ref::steal(
+      PyLong_FromLongLong(static_cast<long long>(mtime.tv_sec) * 1000000 + mtime.tv_nsec / 1000));
   if (!stamp || PyObject_SetAttrString(loaded.get(), "__mtime__", stamp.get()) < 0) PyErr_Clear();
 
-  interpreter.scripts.insert_or_assign(path, LoadedScript{loaded, mtime});
+  interpreter.scripts.insert_or_assign(path, LoadedScript{loaded, mtime, stamp});
   module = std::move(loaded);
   return Outcome::ok;
+}
+
+// The rules mod_wsgi applies with WSGIScriptReloading On to a module whose file did not
+// change, on every request: a module whose __mtime__ is gone (or no longer the load-time
+// value) is reloaded, and so is one whose module-level reload_required(resource) returns
+// true. An exception in reload_required() is logged with its traceback and does not
+// reload. GIL held; runs application code, so the script cache may change meanwhile.
+bool module_wants_reload(const LoadedScript& loaded, const std::string& path, const LogTarget& log) {
+  PyObject* dict = PyModule_GetDict(loaded.module.get());  // borrowed
+  PyObject* stamp = PyDict_GetItemString(dict, "__mtime__");  // borrowed
+  if (!stamp || !loaded.stamp) return true;
+  if (stamp != loaded.stamp.get() && PyObject_RichCompareBool(stamp, loaded.stamp.get(), Py_EQ) != 1) {
+    PyErr_Clear();
+    return true;
+  }
+  py::Ref hook = py::Ref::borrow(PyDict_GetItemString(dict, "reload_required"));
+  if (!hook) return false;
+  py::Ref resource = py::Ref::steal(
+      PyUnicode_DecodeFSDefaultAndSize(path.data(), static_cast<Py_ssize_t>(path.size())));
+  py::Ref answer = resource ? py::Ref::steal(PyObject_CallOneArg(hook.get(), resource.get())) : py::Ref();
+  int wanted = answer ? PyObject_IsTrue(answer.get()) : -1;
+  if (wanted < 0) {
+    py::FetchedError error = py::fetch_error();
+    log_exception(log, Level::error, ids::kReloadCheckFailed,
+                  "Exception in reload_required() of WSGI script " + quoted(path) + "; the loaded module stays in use",
+                  error);
+    return false;
+  }
+  return wanted == 1;
 }
 
 // The lock of one script path in this interpreter, created on first use. GIL held (which
@@ -161,9 +191,14 @@ Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const 
     return Outcome::not_found;
   }
   cached = interpreter.scripts.find(path);  // the map may have changed while the GIL was dropped
+  py::Ref stale;  // the module the checks below turned down, if the file itself did not change
   if (cached != interpreter.scripts.end() && same_time(cached->second.mtime, st.st_mtim)) {
-    module = cached->second.module;
-    return Outcome::ok;
+    LoadedScript current = cached->second;  // the checks run app code: the map may change meanwhile
+    if (!module_wants_reload(current, path, log)) {
+      module = std::move(current.module);
+      return Outcome::ok;
+    }
+    stale = std::move(current.module);
   }
 
   // Load or reload, one thread at a time per (group, script). Wait for the lock without
@@ -176,7 +211,8 @@ Outcome load_script(Interpreter& interpreter, const ScriptTarget& target, const 
     lock.lock();
   }
   cached = interpreter.scripts.find(path);  // another thread may have done it meanwhile
-  if (cached != interpreter.scripts.end() && same_time(cached->second.mtime, st.st_mtim)) {
+  if (cached != interpreter.scripts.end() && same_time(cached->second.mtime, st.st_mtim) &&
+      cached->second.module.get() != stale.get()) {
     module = cached->second.module;
     return Outcome::ok;
   }

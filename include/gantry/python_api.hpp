@@ -25,8 +25,10 @@ struct PythonSettings {
   std::string python_home;                // WSGIPythonHome / python-home=; empty = default
   std::vector<std::string> python_path;   // WSGIPythonPath / python-path=, in order
   int optimize = 0;                       // WSGIPythonOptimize (0, 1, 2)
-  bool restrict_stdin = true;             // WSGIRestrictStdin
-  bool restrict_stdout = true;            // WSGIRestrictStdout
+  // Defaults as mod_wsgi 4.9.4 really behaves with no directive (checked against Debian's
+  // build): sys.stdin and sys.stdout usable (stdout into the error log), signal() ignored.
+  bool restrict_stdin = false;            // WSGIRestrictStdin
+  bool restrict_stdout = false;           // WSGIRestrictStdout
   bool restrict_signal = true;            // WSGIRestrictSignal
   std::string process_group;              // "" in embedded mode
   Logger* logger = nullptr;               // process-level log sink, outlives Python

@@ -354,6 +354,8 @@ GANTRY_IDS: dict[str, tuple[str, ...]] = {
     "callable_missing": ("GANTRY0108",),
     "no_execcgi": ("GANTRY0040",),
     "chunked_refused": ("GANTRY0043",),
+    # A script's reload_required() raised (traceback logged, module kept).
+    "reload_check_failed": ("GANTRY0131",),
 }
 
 

@@ -139,3 +139,30 @@ def test_failure_after_headers_truncates(apache, case, expected, keepalive):
         assert r.closed, "the connection must be closed after a failed response"
     apache.wait_for_log("Traceback" if "raise" in case else r"(?i)str|bytes", since=offset)
     still_serving(apache)
+
+
+@pytest.mark.gantry_only  # mod_wsgi 6's RequestTimeout (4.9.4 has none)
+def test_request_timeout_from_the_app_is_504_with_one_info_line(apache):
+    offset = apache.log_size()
+    r = get(apache, "request-timeout")
+    assert r.status == 504, r.data[:300]
+    assert r.header("X-Started") is None
+    assert b"swallowed" not in r.body
+    line = apache.wait_for_log(r"GANTRY0130: [^\n]*", since=offset)
+    assert "gantry-test: backend did not answer" in line
+    lines = [ln for ln in apache.log_lines(offset) if ln.gantry_id]
+    assert [ln.gantry_id for ln in lines if ln.gantry_id not in ("GANTRY0105", "GANTRY0103")] == ["GANTRY0130"]
+    assert not error_lines(apache, offset)
+    assert "Traceback" not in apache.log_text(offset)
+    still_serving(apache)
+
+
+@pytest.mark.gantry_only  # mod_wsgi 6's RequestTimeout (4.9.4 has none)
+def test_request_timeout_after_the_headers_cuts_the_response(apache):
+    offset = apache.log_size()
+    r = get(apache, "request-timeout-after-body")
+    assert (r.status, r.body) == (200, b"partial body ")
+    assert not r.complete
+    apache.wait_for_log("GANTRY0130: .*gave up midway", since=offset)
+    assert not error_lines(apache, offset)
+    still_serving(apache)

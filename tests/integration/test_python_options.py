@@ -22,7 +22,7 @@ WSGIScriptAlias /sub @APPS@/interp.wsgi
 
 OPTIONS = """
 WSGIPythonHome /usr
-WSGIPythonPath @APPS@/lib:@APPS@/lib2
+WSGIPythonPath "@APPS@/lib:@APPS@/pth_site:@APPS@/lib2"
 WSGIPythonOptimize 2
 WSGIImportScript @APPS@/import_marker.py process-group=%{GLOBAL} application-group=%{GLOBAL}
 """ + APPS
@@ -35,6 +35,12 @@ WSGIPythonHome @ROOT@/venv
 VENV_DAEMON = """
 WSGIDaemonProcess venv-daemon processes=1 threads=2 python-home=@ROOT@/venv
 WSGIProcessGroup venv-daemon
+""" + APPS
+
+# A daemon group's python-path=: site directories too.
+PATH_DAEMON = """
+WSGIDaemonProcess site-dirs processes=1 threads=2 python-path=@APPS@/lib:@APPS@/pth_site:@APPS@/lib2
+WSGIProcessGroup site-dirs
 """ + APPS
 
 options_server = harness.server(OPTIONS)
@@ -57,6 +63,12 @@ def venv_server(mpm):
 @pytest.fixture(scope="module")
 def venv_daemon_server(mpm):
     with harness.running(harness.Apache(VENV_DAEMON, mpm=mpm, name="venv-daemon"), make_venv) as a:
+        yield a
+
+
+@pytest.fixture(scope="module")
+def path_daemon_server(mpm):
+    with harness.running(harness.Apache(PATH_DAEMON, mpm=mpm, name="path-daemon")) as a:
         yield a
 
 
@@ -103,6 +115,28 @@ def test_python_path_in_every_interpreter(options_server, reports):
         assert j["testlib"] == "gantry_testlib from WSGIPythonPath", url
         assert j["testlib2"] == "gantry_testlib2 from WSGIPythonPath", url
         assert str(options_server.apps / "lib") in j["path"]
+
+
+def assert_site_directories(apache, reports):
+    """python-path entries are added with site.addsitedir() as mod_wsgi does: the .pth file
+    of pth_site adds pth_site/pth_added and runs its import line (once per interpreter), and
+    the entries with what they added lead sys.path, in order."""
+    apps = str(apache.apps)
+    for url, j in reports.items():
+        assert j["path"][:4] == [f"{apps}/lib", f"{apps}/pth_site", f"{apps}/pth_site/pth_added",
+                                 f"{apps}/lib2"], url
+        assert j["pth_lib"] == "gantry_pth_lib from a .pth file", url
+        assert j["pth_runs"] == 1, url
+
+
+def test_python_path_entries_are_site_directories(options_server, reports):
+    assert_site_directories(options_server, reports)
+
+
+def test_daemon_python_path_entries_are_site_directories(path_daemon_server):
+    reports = fetch(path_daemon_server)
+    assert reports["/sub"]["process_group"] == "site-dirs"
+    assert_site_directories(path_daemon_server, reports)
 
 
 def test_python_optimize(reports):

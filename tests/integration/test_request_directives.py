@@ -9,6 +9,7 @@ import pytest
 import harness
 
 apache = harness.server("""
+WSGIScriptAlias /reload-hook @APPS@/reload_hook.wsgi
 WSGIScriptAlias /reload-on @APPS@/reload_on.wsgi
 WSGIScriptAlias /reload-off @APPS@/reload_off.wsgi
 <Location /reload-on>
@@ -85,6 +86,78 @@ def test_script_reloading_off_keeps_loaded_code(apache):
         assert apache.get("/reload-off", conn=conn).body == b"v1"
     finally:
         conn.close()
+
+
+# mod_wsgi's other reload rules (WSGIScriptReloading On, the default): reload_required()
+# of the script module, and a module that lost its __mtime__.
+
+def hook_get(apache, query=""):
+    r = apache.get("/reload-hook" + (f"?{query}" if query else ""))
+    assert r.status == 200, r.text
+    return r.json()
+
+
+def set_token(apache, token):
+    path = apache.apps / "reload_hook.token"
+    path.write_text(token + "\n")
+    return path
+
+
+def test_reload_required_true_reloads_once(apache):
+    script = str(apache.apps / "reload_hook.wsgi")
+    token = f"t-{time.monotonic_ns()}"
+    hook_get(apache)
+    set_token(apache, token)
+    first_loads = {}  # pid -> loads when it first answered with the new token
+    for _ in range(12):
+        j = hook_get(apache)
+        assert j["token"] == token, j  # every process reloads at its next request
+        if j["pid"] in first_loads:
+            # Asked again (with the script path), said no: the module is kept.
+            assert (j["loads"], j["asked"]) == (first_loads[j["pid"]], script), j
+        else:
+            first_loads[j["pid"]] = j["loads"]
+            assert j["asked"] is None, j  # a fresh module: not asked yet
+
+
+@pytest.mark.log_ids(*harness.ids("reload_check_failed"))
+def test_reload_required_exception_is_logged_and_keeps_the_module(apache):
+    offset = apache.log_size()
+    set_token(apache, "raise")
+    try:
+        seen = {}  # pid -> (token, loads) of its last answer
+        repeats = 0
+        for _ in range(30):
+            j = hook_get(apache)
+            state = (j["token"], j["loads"])
+            if j["pid"] in seen:
+                assert state == seen[j["pid"]], j  # asked, raised: not reloaded
+                repeats += 1
+                if repeats == 3:
+                    break
+            seen[j["pid"]] = state
+        assert repeats, "no process answered twice"
+        apache.wait_for_log("gantry-test: reload check failed", since=offset)
+        apache.wait_for_log("Traceback", since=offset)
+    finally:
+        set_token(apache, f"t-{time.monotonic_ns()}")
+
+
+def test_module_without_mtime_is_reloaded(apache, mode):
+    dropped = hook_get(apache, "drop-mtime")
+    assert dropped["mtime_type"] == "int"  # microseconds, as mod_wsgi's apr_time_t
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until the same process answers again
+        j = hook_get(apache)
+        if j["pid"] == dropped["pid"]:
+            assert j["loads"] == dropped["loads"] + 1, j
+            assert j["mtime_type"] == "int", j
+            return
+        if mode == "daemon" and not os.path.exists(f"/proc/{dropped['pid']}"):
+            # mod_wsgi's daemon mode restarts the process instead of reloading in place.
+            assert not harness.IS_GANTRY, "Gantry reloads the module in place"
+            return
+    raise AssertionError(f"process {dropped['pid']} did not answer again")
 
 
 # -- WSGIPassAuthorization ----------------------------------------------------------------

@@ -126,13 +126,65 @@ def test_exc_info_replaces_unsent_headers(apache):
     assert r.body == b"replaced"
 
 
-@pytest.mark.gantry_only
-def test_start_response_twice_without_exc_info_raises(apache):
-    """PEP 3333: calling start_response again without exc_info is an error. (mod_wsgi
-    4.9.4 silently accepts the second call and sends its status.)"""
+def test_start_response_twice_before_output_replaces(apache):
+    """As mod_wsgi 4.9.4: before any output, a second call without exc_info replaces the
+    status and headers (PEP 3333 reserves that for exc_info; apps rely on mod_wsgi's way)."""
     r = apache.get("/r/start-twice")
-    assert r.status == 200
-    assert r.body.startswith(b"second start_response raised ")
+    assert (r.status, r.body) == (201, b"second start_response accepted")
+    assert r.header("X-Second") == "yes"
+    assert r.header("X-First") is None
+
+
+def test_start_response_twice_after_output_raises_runtime_error(apache):
+    r = apache.get("/r/start-twice-after-output")
+    assert (r.status, r.body) == (200, b"sent;second start_response raised RuntimeError")
+
+
+def test_exc_info_not_a_tuple_raises_runtime_error(apache):
+    r = apache.get("/r/exc-info-not-tuple")
+    assert (r.status, r.body) == (200, b"exc_info not a tuple raised RuntimeError")
+
+
+# What mod_wsgi 4.9.4 raises into the app for each invalid start_response() call (the
+# messages differ: Gantry's name the offending value).
+BAD_START_RAISES = {
+    "status-int": "TypeError",
+    "status-bytes": "TypeError",
+    "status-no-reason": "ValueError",
+    "status-two-digits": "ValueError",
+    "status-four-digits": "ValueError",
+    "status-no-space": "ValueError",
+    "status-letters": "ValueError",
+    "status-newline": "ValueError",
+    "status-crlf": "ValueError",
+    "status-not-latin1": "ValueError",
+    "headers-tuple": "TypeError",
+    "headers-dict": "TypeError",
+    "header-list-item": "TypeError",
+    "header-str-item": "TypeError",
+    "header-three-items": "ValueError",
+    "header-one-item": "ValueError",
+    "header-name-bytes": "TypeError",
+    "header-value-bytes": "TypeError",
+    "header-value-int": "TypeError",
+    "header-value-not-latin1": "ValueError",
+    "header-name-not-latin1": "ValueError",
+    "header-name-space": "ValueError",
+    "header-name-empty": "ValueError",
+    "header-name-newline": "ValueError",
+    "header-value-lf": "ValueError",
+    "header-value-cr": "ValueError",
+}
+
+
+def test_invalid_start_response_raises_mod_wsgis_exception_types(apache):
+    conn = apache.connection()
+    try:
+        got = {case: apache.get(f"/r/bad-start?case={case}", conn=conn).body.decode()
+               for case in BAD_START_RAISES}
+    finally:
+        conn.close()
+    assert got == BAD_START_RAISES
 
 
 def test_exc_info_after_headers_reraises(apache):

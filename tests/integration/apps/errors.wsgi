@@ -98,6 +98,25 @@ def application(environ, start_response):
         start_response("200 OK", plain + [("Upgrade", "websocket")])
         return [b"x"]
 
+    if what == "/request-timeout":
+        # mod_wsgi 6: the app gives up with RequestTimeout; a BaseException, so the broad
+        # handler below must not catch it.
+        import mod_wsgi
+        start_response("200 OK", plain + [("X-Started", "yes")])
+        try:
+            raise mod_wsgi.RequestTimeout("gantry-test: backend did not answer")
+        except Exception:
+            return [b"swallowed by except Exception"]
+
+    if what == "/request-timeout-after-body":
+        import mod_wsgi
+
+        def body():
+            yield b"partial body "
+            raise mod_wsgi.RequestTimeout("gantry-test: gave up midway")
+        start_response("200 OK", plain)
+        return body()
+
     if what == "/no-start-response":
         return [b"never started"]
 

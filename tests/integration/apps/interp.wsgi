@@ -22,6 +22,11 @@ def application(environ, start_response):
     except ImportError:
         testlib2 = None
     try:
+        import gantry_pth_lib  # on sys.path through a .pth file of a python-path entry
+        pth_lib = gantry_pth_lib.MARKER
+    except ImportError:
+        pth_lib = None
+    try:
         import gantry_venv_marker
         venv = gantry_venv_marker.MARKER
     except ImportError:
@@ -40,6 +45,8 @@ def application(environ, start_response):
         "testlib": testlib,
         "testlib2": testlib2,
         "venv_marker": venv,
+        "pth_lib": pth_lib,
+        "pth_runs": getattr(sys, "gantry_pth_runs", None),
         "docstrings": application.__doc__ is not None,
         "path": sys.path,
     }).encode()

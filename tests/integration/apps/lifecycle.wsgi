@@ -30,6 +30,17 @@ def application(environ, start_response):
         end = time.process_time() + seconds
         while time.process_time() < end:
             pass
+    elif path == "/spin-guarded":
+        # An app that guards its work with `except Exception:` (a retry loop): an injected
+        # mod_wsgi.RequestTimeout must still get out (it is a BaseException).
+        # Nearly all of the time is spent inside the try (where the exception lands).
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            try:
+                for _ in range(100000):
+                    pass
+            except Exception:
+                info["swallowed"] = True
     elif path == "/gil":
         # libc sleep() called through PyDLL keeps the GIL: the whole interpreter stalls.
         ctypes.PyDLL(None).sleep(int(seconds))

@@ -46,6 +46,37 @@ class Closing:
                                                              else "items"))
 
 
+# Invalid start_response() arguments, by name (test_response.py knows what each raises).
+BAD_START = {
+    "status-int": (200, []),
+    "status-bytes": (b"200 OK", []),
+    "status-no-reason": ("200", []),
+    "status-two-digits": ("20 OK", []),
+    "status-four-digits": ("2000 OK", []),
+    "status-no-space": ("200OK", []),
+    "status-letters": ("abc OK", []),
+    "status-newline": ("200 OK\n", []),
+    "status-crlf": ("200 OK\r\nX-Injected: 1", []),
+    "status-not-latin1": ("200 \u20ac", []),
+    "headers-tuple": ("200 OK", (("A", "b"),)),
+    "headers-dict": ("200 OK", {"A": "b"}),
+    "header-list-item": ("200 OK", [["A", "b"]]),
+    "header-str-item": ("200 OK", ["A: b"]),
+    "header-three-items": ("200 OK", [("A", "b", "c")]),
+    "header-one-item": ("200 OK", [("A",)]),
+    "header-name-bytes": ("200 OK", [(b"A", "b")]),
+    "header-value-bytes": ("200 OK", [("A", b"b")]),
+    "header-value-int": ("200 OK", [("A", 5)]),
+    "header-value-not-latin1": ("200 OK", [("A", "\u20ac")]),
+    "header-name-not-latin1": ("200 OK", [("\u20ac", "b")]),
+    "header-name-space": ("200 OK", [("A B", "b")]),
+    "header-name-empty": ("200 OK", [("", "b")]),
+    "header-name-newline": ("200 OK", [("A\nB", "b")]),
+    "header-value-lf": ("200 OK", [("A", "b\nc")]),
+    "header-value-cr": ("200 OK", [("A", "b\rc")]),
+}
+
+
 def application(environ, start_response):
     what = environ.get("PATH_INFO", "")
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
@@ -100,12 +131,45 @@ def application(environ, start_response):
         return [b"replaced"]
 
     if what == "/start-twice":
-        start_response("200 OK", plain)
+        # Before any output a second call replaces the first (what frameworks do when an
+        # error page replaces a half-built response).
+        start_response("200 OK", plain + [("X-First", "yes")])
+        try:
+            start_response("201 Created", plain + [("X-Second", "yes")])
+        except Exception as e:
+            return [b"second start_response raised " + type(e).__name__.encode()]
+        return [b"second start_response accepted"]
+
+    if what == "/start-twice-after-output":
+        write = start_response("200 OK", plain)
+        write(b"sent;")
         try:
             start_response("201 Created", plain)
         except Exception as e:
             return [b"second start_response raised " + type(e).__name__.encode()]
         return [b"second start_response accepted"]
+
+    if what == "/exc-info-not-tuple":
+        try:
+            start_response("500 Internal Server Error", plain, "not a tuple")
+        except Exception as e:
+            raised = type(e).__name__
+        else:
+            raised = "nothing"
+        start_response("200 OK", plain)
+        return [b"exc_info not a tuple raised " + raised.encode()]
+
+    if what == "/bad-start":
+        # One invalid start_response() call, named by ?case=; answers the exception type.
+        case = query["case"][0]
+        try:
+            start_response(*BAD_START[case])
+        except Exception as e:
+            raised = type(e).__name__
+        else:
+            raised = "nothing"
+        start_response("200 OK", plain)
+        return [raised.encode()]
 
     if what == "/exc-info-after-headers":
         def gen():

@@ -266,4 +266,45 @@ def application(environ, start_response):
   BOOST_TEST(ch.calls_with_gil == 0);
 }
 
+// wsgi.errors: a text stream (as mod_wsgi's io.TextIOWrapper) over a binary .buffer that
+// takes bytes, bytearray and memoryview (mod_wsgi 6); all of it reaches the request's log.
+BOOST_AUTO_TEST_CASE(wsgi_errors_is_a_text_stream_over_a_binary_buffer) {
+  FakeChannel ch;
+  run_source(R"PY(
+import io
+def application(environ, start_response):
+    errors = environ['wsgi.errors']
+    facts = [errors.name, errors.encoding, errors.errors, str(errors.line_buffering),
+             str(isinstance(errors, io.TextIOBase)), str(isinstance(errors.buffer, io.BufferedIOBase)),
+             str(errors.buffer is errors.buffer)]
+    for bad in (b'bytes', 5):
+        try:
+            errors.write(bad)
+        except TypeError:
+            facts.append('TypeError')
+    try:
+        errors.buffer.write(5)
+    except TypeError:
+        facts.append('buffer TypeError')
+    try:
+        errors.read()
+    except io.UnsupportedOperation:
+        facts.append('UnsupportedOperation')
+    errors.write('text ')
+    errors.buffer.write(b'bytes ')
+    errors.buffer.write(bytearray(b'bytearray '))
+    errors.buffer.write(memoryview(b'memoryview\n'))
+    errors.buffer.writelines([b'lines: ', bytearray(b'one '), memoryview(b'two\n'), b'tail'])
+    start_response('200 OK', [])
+    return [' '.join(facts).encode()]
+)PY",
+             ch);
+  BOOST_TEST(ch.out == "<wsgi.errors> utf-8 replace True True True True TypeError TypeError buffer TypeError "
+                       "UnsupportedOperation",
+             ch.out << ch.all_logs());
+  BOOST_TEST(ch.logged("GANTRY0112: text bytes bytearray memoryview", Level::error), ch.all_logs());
+  BOOST_TEST(ch.logged("GANTRY0112: lines: one two"), ch.all_logs());
+  BOOST_TEST(ch.logged("GANTRY0112: tail"), ch.all_logs());  // the partial line, at request end
+}
+
 BOOST_AUTO_TEST_SUITE_END()

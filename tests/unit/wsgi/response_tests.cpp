@@ -257,4 +257,45 @@ application = validator(app)
   BOOST_TEST(!process_logger().logged("AssertionError"), process_logger().all());
 }
 
+// mod_wsgi.RequestTimeout (mod_wsgi 6): a BaseException, so `except Exception:` lets it
+// through; the request is answered 504 with one info line, no traceback at error level.
+BOOST_AUTO_TEST_CASE(request_timeout_from_the_app_is_a_gateway_timeout) {
+  FakeChannel ch;
+  Outcome o = run_source(R"PY(
+import mod_wsgi
+def application(environ, start_response):
+    assert not issubclass(mod_wsgi.RequestTimeout, Exception)
+    start_response('200 OK', [('X-Started', '1')])
+    try:
+        raise mod_wsgi.RequestTimeout('gave up waiting for the backend')
+    except Exception:
+        return [b'swallowed']
+)PY",
+                         ch);
+  BOOST_TEST(outcome(o) == outcome(Outcome::ok), ch.all_logs());
+  BOOST_TEST(ch.status == "504 Gateway Timeout");
+  BOOST_TEST(!ch.header("X-Started"));
+  BOOST_TEST(ch.out == "Gateway Timeout: the request took too long.\n");
+  BOOST_TEST(ch.logged("GANTRY0130: ", Level::info), ch.all_logs());
+  BOOST_TEST(ch.logged("gave up waiting for the backend"), ch.all_logs());
+  BOOST_TEST(ch.count_logged("GANTRY") == 2, ch.all_logs());  // the load line and the timeout line
+  BOOST_TEST(ch.errors_logged() == 0, ch.all_logs());
+}
+
+BOOST_AUTO_TEST_CASE(request_timeout_after_output_cuts_the_response) {
+  FakeChannel ch;
+  Outcome o = run_source(R"PY(
+import mod_wsgi
+def application(environ, start_response):
+    start_response('200 OK', [])
+    yield b'partial'
+    raise mod_wsgi.RequestTimeout()
+)PY",
+                         ch);
+  BOOST_TEST(outcome(o) == outcome(Outcome::aborted), ch.all_logs());
+  BOOST_TEST(ch.out == "partial");
+  BOOST_TEST(ch.logged("GANTRY0130: ", Level::info), ch.all_logs());
+  BOOST_TEST(ch.errors_logged() == 0, ch.all_logs());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -149,6 +149,80 @@ BOOST_AUTO_TEST_CASE(reload_on_mtime_change) {
   BOOST_TEST(!unchanged.logged("GANTRY0106"));
 }
 
+// A module that defines reload_required(resource) is asked on every request (with
+// reloading on) whether to reload; True reloads once.
+BOOST_AUTO_TEST_CASE(reload_required_true_reloads_once) {
+  TempScript script(R"PY(
+import sys
+sys.hook_loads = getattr(sys, 'hook_loads', 0) + 1
+asked = []
+def reload_required(resource):
+    asked.append(resource)
+    return getattr(sys, 'want_reload', False)
+def application(environ, start_response):
+    want = environ.get('QUERY_STRING') == 'want'
+    sys.want_reload = want
+    start_response('200 OK', [])
+    return [('%d:%s' % (sys.hook_loads, asked[-1] if asked else '-')).encode()]
+)PY");
+  auto request = [&](bool reload, const char* query = "") {
+    FakeChannel ch;
+    ch.set_env("QUERY_STRING", query);
+    run(script.path(), ch, {.group = "reload-hook", .reload = reload});
+    return ch.out;
+  };
+  BOOST_TEST(request(true) == "1:-");  // first load: nothing to ask
+  BOOST_TEST(request(true, "want") == "1:" + script.path());  // asked with the script path: no
+  BOOST_TEST(request(true) == "2:-");  // asked, said yes: reloaded (a fresh module, nothing asked yet)
+  BOOST_TEST(request(true) == "2:" + script.path());  // asked again, says no: kept
+  BOOST_TEST(request(false, "want") == "2:" + script.path());
+  BOOST_TEST(request(false) == "2:" + script.path());  // WSGIScriptReloading Off: never asked
+}
+
+BOOST_AUTO_TEST_CASE(reload_required_exception_is_logged_and_does_not_reload) {
+  TempScript script(R"PY(
+import sys
+sys.raising_loads = getattr(sys, 'raising_loads', 0) + 1
+def reload_required(resource):
+    raise LookupError('gantry-test reload check failed')
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [b'%d' % sys.raising_loads]
+)PY");
+  FakeChannel first, second;
+  run(script.path(), first, {.group = "reload-raise", .reload = true});
+  run(script.path(), second, {.group = "reload-raise", .reload = true});
+  BOOST_TEST(first.out == "1");
+  BOOST_TEST(second.out == "1", second.all_logs());
+  BOOST_TEST(second.logged("GANTRY0131: Exception in reload_required()", Level::error), second.all_logs());
+  BOOST_TEST(second.logged("LookupError: gantry-test reload check failed"), second.all_logs());
+  BOOST_TEST(second.logged("Traceback"), second.all_logs());
+}
+
+BOOST_AUTO_TEST_CASE(module_without_mtime_is_reloaded) {
+  TempScript script(R"PY(
+import sys
+sys.mtime_loads = getattr(sys, 'mtime_loads', 0) + 1
+def application(environ, start_response):
+    module = sys.modules[__name__]
+    stamp = type(module.__mtime__).__name__
+    if environ.get('QUERY_STRING') == 'drop':
+        del module.__mtime__
+    start_response('200 OK', [])
+    return [('%d:%s' % (sys.mtime_loads, stamp)).encode()]
+)PY");
+  auto request = [&](const char* query) {
+    FakeChannel ch;
+    ch.set_env("QUERY_STRING", query);
+    run(script.path(), ch, {.group = "reload-mtime", .reload = true});
+    return ch.out;
+  };
+  BOOST_TEST(request("") == "1:int");  // __mtime__ is an int (microseconds), as mod_wsgi's
+  BOOST_TEST(request("drop") == "1:int");
+  BOOST_TEST(request("") == "2:int");
+  BOOST_TEST(request("") == "2:int");
+}
+
 BOOST_AUTO_TEST_CASE(import_script_preloads) {
   TempScript script(kCounterApp);
   ScriptTarget target;
@@ -193,6 +267,66 @@ def application(environ, start_response):
   BOOST_TEST(ch.out.find("version (4, 9, 4)") != std::string::npos, ch.out);
   BOOST_TEST(ch.out.find("process_group 'testgroup'") != std::string::npos, ch.out);
   BOOST_TEST(ch.out.find("path (True, True)") != std::string::npos, ch.out);
+}
+
+// WSGIPythonPath / python-path= entries are site directories (.pth files processed, once per
+// interpreter), in front of sys.path in their order, with what their .pth files added.
+BOOST_AUTO_TEST_CASE(python_path_entries_are_site_directories) {
+  const char* source = R"PY(
+import sys
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [('%r|%r' % (sys.path[:3], getattr(sys, 'gantry_pth_runs', None))).encode()]
+)PY";
+  const std::string expected =
+      "['" + temp_dir() + "/lib', '" + temp_dir() + "/lib2', '" + temp_dir() + "/lib2/pth_added']|1";
+  for (const char* group : {"", "pth-sub"}) {
+    FakeChannel ch;
+    run_source(source, ch, {.group = group});
+    BOOST_TEST(ch.out == expected, group << ": " << ch.out << ch.all_logs());
+  }
+}
+
+// sys.stdout / sys.stderr: text streams shaped like mod_wsgi's io.TextIOWrapper, with a
+// binary .buffer, into the process log.
+BOOST_AUTO_TEST_CASE(sys_stdout_and_stderr_are_text_streams) {
+  FakeChannel ch;
+  run_source(R"PY(
+import io, sys
+def application(environ, start_response):
+    facts = []
+    for stream in (sys.stdout, sys.stderr):
+        facts.append('%s %s %s %s %s %s' % (stream.name, stream.encoding, stream.errors, stream.line_buffering,
+                                           isinstance(stream, io.TextIOBase), stream.isatty()))
+        try:
+            stream.fileno()
+        except OSError:
+            facts.append('fileno OSError')
+    print('print', 'to', 'stdout')
+    sys.stdout.write('partial ')
+    sys.stdout.buffer.write(b'then bytes\n')
+    sys.stderr.buffer.writelines([bytearray(b'stderr '), memoryview(b'bytes\n')])
+    sys.stdout.write('lone surrogate \udc80 replaced\n')
+    start_response('200 OK', [])
+    return ['\n'.join(facts).encode()]
+)PY",
+             ch);
+  BOOST_TEST(ch.out == "<stdout> utf-8 replace True True False\nfileno OSError\n"
+                       "<stderr> utf-8 replace True True False\nfileno OSError",
+             ch.out << ch.all_logs());
+  BOOST_TEST(process_logger().logged("GANTRY0110: print to stdout"), process_logger().all());
+  BOOST_TEST(process_logger().logged("GANTRY0110: partial then bytes"), process_logger().all());
+  BOOST_TEST(process_logger().logged("GANTRY0111: stderr bytes"), process_logger().all());
+  BOOST_TEST(process_logger().logged("GANTRY0110: lone surrogate ? replaced"), process_logger().all());
+}
+
+// With no directive, the WSGIRestrict* settings are mod_wsgi 4.9.4's (checked against
+// Debian's build): stdin and stdout usable, signal() restricted.
+BOOST_AUTO_TEST_CASE(restrict_defaults_are_mod_wsgi_4_9_4s) {
+  PythonSettings defaults;
+  BOOST_TEST(!defaults.restrict_stdin);
+  BOOST_TEST(!defaults.restrict_stdout);
+  BOOST_TEST(defaults.restrict_signal);
 }
 
 BOOST_AUTO_TEST_CASE(many_threads_many_groups) {

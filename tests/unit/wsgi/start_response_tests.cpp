@@ -28,7 +28,10 @@ CASES = [
     ('200 O\nK', [], ValueError),
     ('200 \u20ac', [], ValueError),
     ('200 OK', (('A', 'b'),), TypeError),
-    ('200 OK', [('A', 'b', 'c')], TypeError),
+    ('200 OK', [('A', 'b', 'c')], ValueError),
+    ('200 OK', [('A',)], ValueError),
+    ('200 OK', ['A: b'], TypeError),
+    ('200 OK', {'A': 'b'}, TypeError),
     ('200 OK', [['A', 'b']], TypeError),
     ('200 OK', [('A', 1)], TypeError),
     ('200 OK', [(b'A', 'b')], TypeError),
@@ -76,21 +79,63 @@ def application(environ, start_response):
   BOOST_TEST(ch.header("X-Latin").value_or("") == "caf\xe9");
 }
 
-BOOST_AUTO_TEST_CASE(second_call_without_exc_info_is_an_error) {
+// mod_wsgi 4.9.4: before any output a second call replaces the response, exc_info or not.
+BOOST_AUTO_TEST_CASE(second_call_before_output_replaces_the_response) {
   FakeChannel ch;
   run_source(R"PY(
 def application(environ, start_response):
-    start_response('200 OK', [])
-    try:
-        start_response('404 Not Found', [])
-        msg = b'accepted'
-    except RuntimeError:
-        msg = b'refused'
-    return [msg]
+    start_response('200 OK', [('X-First', '1')])
+    start_response('404 Not Found', [('X-Second', '1')])
+    return [b'replaced']
 )PY",
              ch);
-  BOOST_TEST(ch.out == "refused");
+  BOOST_TEST(ch.out == "replaced", ch.all_logs());
+  BOOST_TEST(ch.status == "404 Not Found");
+  BOOST_TEST(!ch.header("X-First"));
+  BOOST_TEST(ch.header("X-Second").value_or("") == "1");
+  BOOST_TEST(ch.start_calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(second_call_after_output_without_exc_info_raises_runtime_error) {
+  FakeChannel ch;
+  run_source(R"PY(
+def application(environ, start_response):
+    write = start_response('200 OK', [])
+    write(b'sent;')
+    for exc_info in (None, (None, None, None)):
+        try:
+            start_response('404 Not Found', [], exc_info)
+            write(b'accepted;')
+        except RuntimeError:
+            write(b'refused;')
+    return []
+)PY",
+             ch);
+  BOOST_TEST(ch.out == "sent;refused;refused;", ch.all_logs());
   BOOST_TEST(ch.status == "200 OK");
+}
+
+BOOST_AUTO_TEST_CASE(exc_info_that_is_not_a_tuple_raises_runtime_error) {
+  FakeChannel ch;
+  run_source(R"PY(
+def application(environ, start_response):
+    results = []
+    for exc_info in ('x', [None, None, None]):
+        try:
+            start_response('500 Oops', [], exc_info)
+            results.append('accepted')
+        except RuntimeError as e:
+            results.append('RuntimeError' if type(exc_info).__name__ in str(e) else 'unclear: %s' % e)
+    write = start_response('200 OK', [])
+    write(b'sent;')
+    try:
+        start_response('500 Oops', [], 'x')
+    except RuntimeError:
+        results.append('RuntimeError after output')
+    return [';'.join(results).encode()]
+)PY",
+             ch);
+  BOOST_TEST(ch.out == "sent;RuntimeError;RuntimeError;RuntimeError after output", ch.all_logs());
 }
 
 BOOST_AUTO_TEST_CASE(exc_info_before_headers_replaces_the_response) {

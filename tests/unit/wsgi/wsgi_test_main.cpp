@@ -73,6 +73,10 @@ struct PythonFixture {
     settings.process_group = "testgroup";
     settings.logger = &process_logger();
     std::filesystem::create_directories(temp_dir() + "/lib");
+    // lib2 is a site directory: its .pth file adds a directory and runs a line of code.
+    std::filesystem::create_directories(temp_dir() + "/lib2/pth_added");
+    std::ofstream(temp_dir() + "/lib2/gantry_unit.pth")
+        << "pth_added\nimport sys; sys.gantry_pth_runs = getattr(sys, 'gantry_pth_runs', 0) + 1\n";
     if (!api().initialize(settings)) {
       std::fprintf(stderr, "Python initialisation failed:\n%s", process_logger().all().c_str());
       std::abort();

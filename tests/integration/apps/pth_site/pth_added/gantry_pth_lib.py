@@ -1,0 +1,1 @@
+MARKER = "gantry_pth_lib from a .pth file"
