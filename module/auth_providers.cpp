@@ -250,6 +250,7 @@ authz_status check_groups(request_rec* r, const char* require_args, const void*)
     }
     const AuthReply reply = run_script(r, *script, AuthCall::groups_for_user, r->user, nullptr);
     if (reply.answer != AuthAnswer::granted) return AUTHZ_DENIED;  // logged by the script side
+    if (!require_args) require_args = "";
     const char* rest = require_args;
     while (*rest) {
       const char* wanted = ap_getword_conf(r->pool, &rest);

@@ -55,10 +55,10 @@ WSGIScriptAlias /access @APPS@/env.wsgi
 apache = harness.server(CONFIG, extra_modules=AUTH_MODULES)
 
 # The auth scripts' exceptions and refusals (Gantry ids; mod_wsgi logs its own wording).
-SCRIPT_FAILED = ("GANTRY0402",)
-BAD_VALUE = ("GANTRY0404",)
-DENIED = ("GANTRY0403",)
-NOT_IN_GROUPS = ("GANTRY0406",)
+SCRIPT_FAILED = harness.ids("auth_script_failed")
+BAD_VALUE = harness.ids("auth_bad_value")
+DENIED = harness.ids("access_denied")
+NOT_IN_GROUPS = harness.ids("group_denied")
 
 
 def basic(user, password):
