@@ -26,6 +26,26 @@ std::string mib(std::uint64_t bytes) {
   return std::to_string(bytes / (1024 * 1024)) + " MiB";
 }
 
+// mod_wsgi's shutdown_reason (process_stopping event) for why this process exits.
+const char* shutdown_reason(DaemonExit reason) {
+  switch (reason) {
+    case DaemonExit::shutdown: return "shutdown_signal";
+    case DaemonExit::restart_signal: return "graceful_signal";
+    case DaemonExit::retired: return "graceful_signal";  // Apache's graceful restart
+    case DaemonExit::maximum_requests: return "maximum_requests";
+    case DaemonExit::inactivity: return "inactivity_timeout";
+    case DaemonExit::maximum_memory: return "maximum_memory";  // Gantry's own option
+    case DaemonExit::request_timeout: return "request_timeout";
+    case DaemonExit::deadlock: return "deadlock_timeout";
+    case DaemonExit::script_changed: return "script_reload";
+    case DaemonExit::restart_interval: return "restart_interval";
+    case DaemonExit::cpu_time_limit: return "cpu_time_limit";
+    case DaemonExit::startup_timeout: return "startup_timeout";
+    case DaemonExit::startup_failed: break;
+  }
+  return "";
+}
+
 struct SignalWatch {
   sigset_t set;
   Lifecycle* life;
@@ -165,9 +185,10 @@ int run(const DaemonRunSpec& spec) {
                               (drained ? "" : "; requests still in flight were cut off: " +
                                                   life.describe_running()));
   }
-  // Python's own finalisation would wait on threads still inside the app: only run the
-  // atexit handlers when nothing is in flight, and never tear interpreters down.
-  if (drained && reason != DaemonExit::deadlock) python->shutdown();
+  // Python's own finalisation would wait on threads still inside the app: only run
+  // mod_wsgi's shutdown callbacks and the atexit handlers when nothing is in flight, and
+  // never tear interpreters down.
+  if (drained && reason != DaemonExit::deadlock) python->shutdown_for(shutdown_reason(reason));
   return static_cast<int>(reason);
 }
 

@@ -113,10 +113,7 @@ std::vector<EnvEntry> auth_environ(request_rec* r, const char* process_group, co
     env.push_back({"SCRIPT_NAME", std::string(r->uri, static_cast<std::size_t>(split))});
     add(env, "PATH_INFO", r->path_info);
   }
-  ap_version_t version{};
-  ap_get_server_revision(&version);
-  env.push_back({"apache.version", std::to_string(version.major) + "." + std::to_string(version.minor) + "." +
-                                       std::to_string(version.patch)});
+  add(env, "apache.version", apache_version());
   add(env, "mod_wsgi.process_group", process_group);
   add(env, "mod_wsgi.application_group", application_group);
   add(env, "mod_wsgi.script_reloading", reloading ? "1" : "0");

@@ -110,6 +110,9 @@ struct GlobalConfig {
   PythonSettings python;            // WSGIPythonHome/Path/Optimize, WSGIRestrictStd*
   Flag restrict_embedded = Flag::unset;      // default Off
   Flag lazy_initialization = Flag::unset;    // default On
+  // WSGIServerMetrics. mod_wsgi 4.9.4 answers server_metrics() in Apache children unless it
+  // is explicitly Off (its documented default Off does not apply when the directive is absent).
+  Flag server_metrics = Flag::unset;
   std::string socket_prefix;                 // WSGISocketPrefix, resolved to an absolute path
   std::vector<DaemonGroupDecl> daemon_groups;
   std::vector<PreloadScript> preloads;

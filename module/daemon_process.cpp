@@ -29,6 +29,7 @@
 #include "apache_log.hpp"
 #include "gantry_hooks.h"
 #include "python_loader.hpp"
+#include "server_facts.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -305,6 +306,8 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.python.python_path = o.python_path;  // WSGIPythonPath is for embedded mode only
   spec.python.process_group = group.name();
   spec.python.logger = &process_logger();
+  spec.python.server = daemon_server_facts(global.python.server, static_cast<int>(o.processes),
+                                           static_cast<int>(o.threads));
   spec.preload = group.preload;
   spec.maximum_requests = static_cast<std::uint64_t>(o.maximum_requests);
   spec.maximum_requests_jitter = static_cast<std::uint64_t>(o.maximum_requests_jitter);

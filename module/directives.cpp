@@ -417,8 +417,9 @@ constexpr DirectiveSpec kDirectives[] = {
   {"WSGIIgnoreActivity", TAKE1, Where::file_info, Support::inert,
    "Enable/Disable reset of inactivity timeout.",
    [](const Context& c) { c.dir->ignore_activity = c.on_off(); c.note_inert(); }},
-  {"WSGIServerMetrics", TAKE1, Where::global_only, Support::inert,
-   "Enable/Disable access to server metrics.", inert_on_off},
+  {"WSGIServerMetrics", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable access to server metrics.",
+   [](const Context& c) { c.global().server_metrics = c.on_off(); }},
 
   // Python environment.
   {"WSGIPythonHome", TAKE1, Where::global_only, Support::implemented,

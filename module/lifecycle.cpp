@@ -18,6 +18,7 @@
 #include "guard.hpp"
 #include "python_loader.hpp"
 #include "daemon_supervisor.hpp"
+#include "server_facts.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -91,6 +92,8 @@ extern "C" int gantry_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* pt
     GlobalConfig& global = *server_config(s)->global;
     global.python.process_group.clear();
     global.python.logger = &process_logger();
+    global.python.server = embedded_server_facts();
+    if (!flag_value(global.server_metrics, true)) global.python.server.read_scoreboard = nullptr;
     warn_about_config(s, global);
     hold_python_object();
     // Daemon mode: sockets, secret, status table and the daemon processes. Before

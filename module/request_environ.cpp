@@ -64,6 +64,8 @@ void set_flag(request_rec* r, const char* key, bool value) {
   apr_table_setn(r->subprocess_env, key, value ? "1" : "0");
 }
 
+}  // namespace
+
 // The running httpd's version as "major.minor.patch"; the Python side turns it into the
 // tuple of ints mod_wsgi puts in apache.version. (mod_wsgi reports the httpd it was
 // compiled against; the running one is what an app asking this means.)
@@ -75,8 +77,6 @@ const char* apache_version() {
   }();
   return version.c_str();
 }
-
-}  // namespace
 
 const char* expand_group_spec(request_rec* r, const char* spec, const char* missing) {
   return expand_spec(r, spec, missing);

@@ -40,4 +40,8 @@ const char* expand_group_spec(request_rec* r, const char* spec, const char* miss
 // mod_wsgi's %{SERVER}: "host" or "host:port" for a non-default port.
 const char* server_group_name(request_rec* r);
 
+// The running httpd's version as "major.minor.patch" (environ's and the apache module's
+// apache.version).
+const char* apache_version();
+
 }  // namespace gantry::module

@@ -18,7 +18,10 @@
 #include "wsgi/interpreters.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/process_metrics.hpp"
+#include "wsgi/request_context.hpp"
 #include "wsgi/request_counters.hpp"
+#include "wsgi/request_events.hpp"
 #include "wsgi/request_interrupt.hpp"
 #include "wsgi/response.hpp"
 #include "wsgi/script_loader.hpp"
@@ -43,8 +46,11 @@ struct RequestObjects {
 class RequestRun {
  public:
   RequestRun(Interpreter& interpreter, const ScriptTarget& target, RequestChannel& channel, const LogTarget& log,
-             std::span<const EnvEntry> cgi, ServerTraits traits, RequestCount count, const ScriptStat* script_stat)
+             std::span<const EnvEntry> cgi, ServerTraits traits, RequestCount count, const ScriptStat* script_stat,
+             RequestContext& context)
       : script_stat_(script_stat),
+        context_(context),
+        observer_(context.observer),
         interpreter_(interpreter),
         target_(target),
         channel_(channel),
@@ -55,11 +61,21 @@ class RequestRun {
         response_(channel, log, target.script_path) {}
 
   Outcome run() {
+    Outcome outcome = run_application();
+    if (observer_) observer_->request_finished(response_.status_code());
+    return outcome;
+  }
+
+ private:
+  Outcome run_application() {
     py::Ref module, application;
     Outcome loaded = load_script(interpreter_, target_, log_, module, script_stat_);
     if (loaded != Outcome::ok) return loaded;
     loaded = find_application(module.get(), target_, log_, application);
     if (loaded != Outcome::ok) return loaded;
+    // mod_wsgi.request_data() / active_requests see the request from here on (as under
+    // mod_wsgi, not while its script is being imported).
+    CurrentRequest current(context_);
 
     RequestObjects objects;
     objects.input = py::Ref::steal(new_input_stream(channel_));
@@ -73,6 +89,7 @@ class RequestRun {
                                     reinterpret_cast<PyObject*>(&FileWrapperType), is_head);
     if (!environ) return report_exception();
     response_.set_head_request(is_head);
+    if (observer_) observer_->request_started(environ.get(), application);
 
     py::Ref result = py::Ref::steal(
         PyObject_CallFunctionObjArgs(application.get(), environ.get(), objects.start_response.get(), nullptr));
@@ -83,9 +100,9 @@ class RequestRun {
     return outcome;
   }
 
- private:
   // A Python exception is pending: log it and decide what the server must do.
   Outcome report_exception() {
+    if (observer_) observer_->request_exception();
     py::FetchedError error = py::fetch_error();
     if (response_.client_gone()) return Outcome::aborted;  // logged at info when it happened
     if (is_request_timeout(error.type.get())) return answer_timeout(error);
@@ -233,6 +250,8 @@ class RequestRun {
   }
 
   const ScriptStat* script_stat_;
+  RequestContext& context_;
+  RequestObserver* observer_;  // null unless events are published or metrics recorded
   Interpreter& interpreter_;
   const ScriptTarget& target_;
   RequestChannel& channel_;
@@ -265,8 +284,17 @@ Outcome run_request(const ScriptTarget& target, RequestChannel& channel) noexcep
     auto binding = bind_interpreter(target.application_group, log);
     if (!binding) return Outcome::server_error;
     py::ThreadStateActivation active(binding->thread_state);
-    RequestRun run(*binding->interpreter, target, channel, log, cgi, traits, count,
-                   script_stat ? &*script_stat : nullptr);
+    RequestContext context(*binding->interpreter, cgi, count);
+    // Events and metrics: only when someone listens, or may once the script is imported
+    // (request_events.hpp).
+    Interpreter& interpreter = *binding->interpreter;
+    const bool may_publish =
+        interpreter.hooks.subscribed() || interpreter.scripts.find(target.script_path) == interpreter.scripts.end();
+    const bool record = metrics_recording();
+    std::optional<RequestObserver> observer;
+    if (may_publish || record) observer.emplace(context, channel, log, may_publish, record);
+    RequestRun run(*binding->interpreter, target, observer ? observer->channel() : channel, log, cgi, traits, count,
+                   script_stat ? &*script_stat : nullptr, context);
     return run.run();
   } catch (const std::exception& e) {
     log.log(Level::error, ids::kInternalError,

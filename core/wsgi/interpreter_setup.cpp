@@ -12,7 +12,7 @@
 #include "wsgi/environ.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
-#include "wsgi/request_interrupt.hpp"
+#include "wsgi/modwsgi_module.hpp"
 
 namespace gantry::wsgi {
 namespace {
@@ -110,27 +110,6 @@ bool import_threading() {
   return static_cast<bool>(module);
 }
 
-// mod_wsgi.version mirrors the mod_wsgi release whose behaviour Gantry follows (environ.hpp).
-bool add_mod_wsgi_module(const Interpreter& interpreter, const PythonSettings& settings) {
-  py::Ref module = py::Ref::steal(PyModule_New("mod_wsgi"));
-  if (!module) return false;
-  py::Ref version = py::Ref::steal(
-      Py_BuildValue("(iii)", kModWsgiVersion[0], kModWsgiVersion[1], kModWsgiVersion[2]));
-  py::Ref process_group = py::Ref::steal(PyUnicode_FromStringAndSize(
-      settings.process_group.data(), static_cast<Py_ssize_t>(settings.process_group.size())));
-  py::Ref application_group = py::Ref::steal(
-      PyUnicode_FromStringAndSize(interpreter.name.data(), static_cast<Py_ssize_t>(interpreter.name.size())));
-  if (!version || !process_group || !application_group) return false;
-  if (PyModule_AddObjectRef(module.get(), "version", version.get()) < 0 ||
-      PyModule_AddObjectRef(module.get(), "process_group", process_group.get()) < 0 ||
-      PyModule_AddObjectRef(module.get(), "application_group", application_group.get()) < 0 ||
-      !add_request_timeout_class(module.get())) {  // H-D: interrupt-timeout
-    return false;
-  }
-  PyObject* modules = PyImport_GetModuleDict();  // borrowed
-  return PyDict_SetItemString(modules, "mod_wsgi", module.get()) == 0;
-}
-
 }  // namespace
 
 bool setup_interpreter(Interpreter& interpreter, const PythonSettings& settings) {
@@ -150,7 +129,7 @@ bool setup_interpreter(Interpreter& interpreter, const PythonSettings& settings)
   step("install sys.stdout/sys.stderr/sys.stdin replacements", install_stdio(settings));
   step("register the log streams with the io ABCs", register_log_stream_abcs());
   step("restrict signal.signal()", !settings.restrict_signal || restrict_signal());
-  step("create the mod_wsgi module", add_mod_wsgi_module(interpreter, settings));
+  step("create the mod_wsgi and apache modules", add_builtin_modules(interpreter, settings));
   return ok;
 }
 

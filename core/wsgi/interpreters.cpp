@@ -16,6 +16,7 @@
 #include "wsgi/interpreter_setup.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/process_metrics.hpp"
 #include "wsgi/request_counters.hpp"
 #include "wsgi/start_response.hpp"
 
@@ -217,6 +218,7 @@ bool start_interpreter(Process& p) {
   p.main_thread_state = PyThreadState_Get();
   main->initial_thread_state = p.main_thread_state;
   mark_initial_thread();
+  note_process_start();
   this_thread.entries.push_back({main, p.main_thread_state, p.generation.load()});
   setup_interpreter(*main, s);
   log.log(Level::info, ids::kPythonInitialized,
@@ -278,6 +280,7 @@ std::optional<Binding> bind_interpreter(std::string_view group, const LogTarget&
 void after_fork_child_python() noexcept {
   Process& p = process();
   reset_request_counts_after_fork();
+  note_process_start();
   if (!p.running.load()) return;
   if (p.by_name.size() > 1) {
     // CPython 3.11's PyOS_AfterFork_Child deadlocks when sub-interpreters exist (it
@@ -308,9 +311,11 @@ void after_fork_child_python() noexcept {
   this_thread.entries.push_back({p.main, ts, p.generation.load()});
 }
 
-void shutdown_python() noexcept {
+void shutdown_python() noexcept { shutdown_python_for(""); }
+
+void shutdown_python_for(std::string_view reason) noexcept {
   Process& p = process();
-  if (!p.running.load()) return;
+  if (!p.running.exchange(false)) return;  // once, whichever path asks first
   try {
     std::vector<Interpreter*> order;
     {
@@ -322,6 +327,9 @@ void shutdown_python() noexcept {
     }
     for (Interpreter* interpreter : order) {
       py::ThreadStateActivation active(thread_state_for(*interpreter));
+      // mod_wsgi's process_stopping comes first, while the interpreter is whole (its
+      // subscribers may stop threads that atexit handlers would otherwise wait on).
+      publish_process_stopping(interpreter->hooks, reason);
       py::Ref atexit = py::Ref::steal(PyImport_ImportModule("atexit"));
       py::Ref done = atexit ? py::Ref::steal(PyObject_CallMethod(atexit.get(), "_run_exitfuncs", nullptr)) : py::Ref();
       if (!done) {
@@ -337,7 +345,6 @@ void shutdown_python() noexcept {
   }
   // Deliberately no Py_Finalize / Py_EndInterpreter: waiting on app threads and module
   // teardown at exit is where embedded Python hangs or crashes. The process exits next.
-  p.running = false;
 }
 
 }  // namespace gantry::wsgi

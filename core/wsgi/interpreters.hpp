@@ -24,6 +24,7 @@
 #include "gantry/python_api.hpp"
 #include "wsgi/environ.hpp"
 #include "wsgi/log_target.hpp"
+#include "wsgi/request_events.hpp"
 #include "wsgi/script_cache.hpp"
 
 namespace gantry::wsgi {
@@ -36,6 +37,7 @@ struct Interpreter {
   PyThreadState* initial_thread_state = nullptr;
   // Below: only touched with the GIL held in this interpreter.
   EnvironKeys keys;
+  EventHooks hooks;  // mod_wsgi.event_callbacks / shutdown_callbacks of this interpreter
   ScriptCache scripts;
   // One lock per script path: a script is (re)loaded by one thread at a time while other
   // scripts of the group load in parallel. The map is only touched with the GIL held; a
@@ -61,5 +63,8 @@ std::optional<Binding> bind_interpreter(std::string_view group, const LogTarget&
 
 void after_fork_child_python() noexcept;
 void shutdown_python() noexcept;
+// shutdown_python() after publishing process_stopping (shutdown_reason = `reason`) in every
+// interpreter. Once per process.
+void shutdown_python_for(std::string_view reason) noexcept;
 
 }  // namespace gantry::wsgi

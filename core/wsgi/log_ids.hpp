@@ -32,5 +32,8 @@ inline constexpr const char* kScriptReadFailed = "GANTRY0124";
 inline constexpr const char* kForkWithSubInterpreters = "GANTRY0125";
 inline constexpr const char* kRequestTimedOut = "GANTRY0130";
 inline constexpr const char* kReloadCheckFailed = "GANTRY0131";
+// mod_wsgi Python API (0140-0149).
+inline constexpr const char* kEventCallbackException = "GANTRY0140";
+inline constexpr const char* kShutdownCallbackException = "GANTRY0141";
 
 }  // namespace gantry::wsgi::ids

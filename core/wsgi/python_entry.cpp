@@ -21,6 +21,8 @@ bool api_interrupt_thread(unsigned long thread_id, std::string* stack) {
   return gantry::wsgi::interrupt_thread(thread_id, stack);
 }
 
+void api_shutdown_for(std::string_view reason) { gantry::wsgi::shutdown_python_for(reason); }
+
 void api_observe_script_loads(gantry::PythonApi::ScriptLoadObserver observer, void* context) {
   gantry::wsgi::set_script_load_observer(observer, context);
 }
@@ -32,7 +34,7 @@ gantry::AuthReply api_run_auth_script(const gantry::AuthQuery& query, std::span<
 
 constexpr gantry::PythonApi kApi = {
     gantry::kPythonAbi, api_initialize, api_import_script, api_run_request, api_after_fork_child, api_shutdown,
-    api_interrupt_thread, api_observe_script_loads, api_run_auth_script,
+    api_interrupt_thread, api_observe_script_loads, api_shutdown_for, api_run_auth_script,
 };
 
 }  // namespace

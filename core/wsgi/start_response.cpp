@@ -4,6 +4,7 @@
 #include "gantry/py/error.hpp"
 #include "gantry/py/ref.hpp"
 #include "wsgi/py_object.hpp"
+#include "wsgi/request_events.hpp"
 
 namespace gantry::wsgi {
 namespace {
@@ -28,6 +29,7 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
     }
     Response* response = response_of(self);
     if (!response || !response->start(status, headers, exc_info)) return nullptr;
+    notify_response_started(status, headers, exc_info == Py_None ? nullptr : exc_info);  // mod_wsgi's event
     return PyObject_GetAttrString(self, "write");
   });
 }

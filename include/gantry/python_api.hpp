@@ -13,10 +13,12 @@
 #include "gantry/auth_check.hpp"
 #include "gantry/channel.hpp"
 #include "gantry/log.hpp"
+#include "gantry/server_facts.hpp"
 
 namespace gantry {
 
-inline constexpr std::uint32_t kPythonAbi = 2;  // 2: run_auth_script
+// 2: PythonSettings.server, shutdown_for; 3: run_auth_script.
+inline constexpr std::uint32_t kPythonAbi = 3;
 inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
@@ -32,6 +34,7 @@ struct PythonSettings {
   bool restrict_signal = true;            // WSGIRestrictSignal
   std::string process_group;              // "" in embedded mode
   Logger* logger = nullptr;               // process-level log sink, outlives Python
+  ServerFacts server;                     // the `apache` module, mod_wsgi.maximum_processes...
 };
 
 // What to run for one request (or to preload).
@@ -68,6 +71,11 @@ struct PythonApi {
   // Set before any script is loaded (preloads included); null stops the reports.
   using ScriptLoadObserver = void (*)(void* context, bool loaded, std::string_view script_path);
   void (*observe_script_loads)(ScriptLoadObserver observer, void* context);
+  // shutdown() for an orderly exit whose cause is known: first mod_wsgi's process_stopping
+  // event (subscribe_events/subscribe_shutdown callbacks, with `reason` as shutdown_reason:
+  // "maximum_requests", "shutdown_signal", ...; "" when unknown, as in Apache children), then
+  // the atexit handlers. Once per process; later calls (and shutdown()) are no-ops.
+  void (*shutdown_for)(std::string_view reason);
   // WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: loads the script into its
   // application group (the loader requests use) and calls query.call's function with a
   // dict built from `environ` (strings; no wsgi.input) plus wsgi.errors and the version
