@@ -145,7 +145,9 @@ class Server:
                     f"LoadModule proxy_uwsgi_module {MODS}/mod_proxy_uwsgi.so\n"
                     f"ProxyPass /app unix:{self.uwsgi_socket}|uwsgi://bench/")
         so = MOD_WSGI_SO if self.name.startswith("mod_wsgi") else self.gantry_so
-        lines = [f"LoadModule wsgi_module {so}"]
+        # "sendfile on" for wsgi.file_wrapper too: WSGIEnableSendfile is Off by default (as
+        # EnableSendfile), for both modules. (mod_wsgi's daemon mode cannot use it.)
+        lines = [f"LoadModule wsgi_module {so}", "WSGIEnableSendfile On"]
         if self.name.startswith("mod_wsgi"):
             # mod_wsgi 4.9 on Python >= 3.9 can hang destroying interpreters at child exit
             # (its documented workaround; the integration harness does the same).

@@ -64,6 +64,10 @@ constexpr OptionSpec kSpecs[] = {
      "Directories added with site.addsitedir(), separated by ':'.", &D::python_path},
     {"python-eggs", K::path, 0, 0, "", "(none)", true,
      "PYTHON_EGG_CACHE directory of the daemon.", &D::python_eggs},
+    {"switch-interval", K::decimal, 0, 60, "", "Python's (0.005)", true,
+     "sys.setswitchinterval() of the daemon's Python: how often a thread holding the GIL "
+     "offers it to others (mod_wsgi 6; WSGISwitchInterval is the embedded-mode directive).",
+     &D::switch_interval},
     // Threads, sockets, buffers.
     {"stack-size", K::size, 16384, std::int64_t{1} << 30, "", "system default", true,
      "Stack size of each request thread.", &D::stack_size},
@@ -88,7 +92,14 @@ constexpr OptionSpec kSpecs[] = {
      "Largest single response header (name and value) accepted from the application.",
      &D::header_buffer_size},
     {"response-buffer-size", K::size, 65536, kIntMax, "the default 65536", "65536", true,
-     "Response bytes an Apache child buffers from the daemon.", &D::response_buffer_size},
+     "Response bytes passed on to the client without a flush: past it, the daemon flushes "
+     "(a generator's blocks are flushed anyway). mod_wsgi 6.0.2 raised its default to 8M.",
+     &D::response_buffer_size},
+    {"response-flush-delay", K::decimal, 0, 60000, "flushing at once", "5", false,
+     "Milliseconds mod_wsgi 6 waits, when the daemon socket runs dry, before flushing. No "
+     "effect, safely: Gantry never flushes on a dry socket, only where the application "
+     "ends a block (each block of a streamed response reaches the client at once).",
+     &D::response_flush_delay},
     // Lifecycle and limits.
     {"maximum-requests", K::count, 0, kIntMax, "", "0 (unlimited)", true,
      "Requests a process serves before a graceful restart (its standby takes over at once).",
@@ -128,11 +139,18 @@ constexpr OptionSpec kSpecs[] = {
     {"virtual-memory-limit", K::size, 0, kHugeSize, "", "0 (none)", true,
      "RLIMIT_AS of the daemon processes.", &D::virtual_memory_limit},
     {"server-metrics", K::flag, 0, 0, "", "Off", false,
-     "Allow mod_wsgi.server_metrics() in this group.", &D::server_metrics},
+     "Allow mod_wsgi.server_metrics() in this group. No effect, safely: in a daemon process "
+     "Gantry's server_metrics() returns None (its daemons are forked before Apache's "
+     "scoreboard exists); monitoring only, requests are served the same.",
+     &D::server_metrics},
     {"newrelic-config-file", K::text, 0, 0, "", "(none)", false,
-     "Accepted for compatibility with mod_wsgi 4.9; ignored.", &D::newrelic_config_file},
+     "mod_wsgi 4.9 only (removed in 6.0): started the New Relic agent. No effect, safely: "
+     "start the agent from the WSGI script instead.",
+     &D::newrelic_config_file},
     {"newrelic-environment", K::text, 0, 0, "", "(none)", false,
-     "Accepted for compatibility with mod_wsgi 4.9; ignored.", &D::newrelic_environment},
+     "mod_wsgi 4.9 only (removed in 6.0): the New Relic agent's environment; as "
+     "newrelic-config-file.",
+     &D::newrelic_environment},
     // Gantry's own.
     {"maximum-memory", K::size, 0, kHugeSize, "", "0 (off)", true,
      "Gantry: graceful restart of a process whose RSS exceeds this.", &D::maximum_memory},
@@ -253,6 +271,12 @@ bool apply(const OptionSpec& spec, std::string_view group, std::string_view valu
       if (spec.name == "user" && (value == "root" || value == "#0")) return false;
       out.*std::get<std::string D::*>(spec.field) = std::string(value);
       return true;
+    case K::decimal: {
+      auto number = parse_decimal_option(spec, value);
+      if (!number) return false;
+      out.*std::get<double D::*>(spec.field) = *number;
+      return true;
+    }
     case K::display_name:
       out.*std::get<std::string D::*>(spec.field) =
           value == "%{GROUP}" ? "(wsgi:" + std::string(group) + ")" : std::string(value);
@@ -307,12 +331,23 @@ std::string describe_accepted(const OptionSpec& spec) {
                                  : "a name or #id";
       break;
     case K::display_name: text = "a name, or %{GROUP} for (wsgi:NAME)"; break;
+    case K::decimal:
+      text = "a decimal number greater than 0 and at most " + number(spec.max) + ", such as 0.002";
+      break;
   }
   if (!spec.zero_means.empty()) {
     text += ", or 0 for ";
     text += spec.zero_means;
   }
   return text;
+}
+
+std::optional<double> parse_decimal_option(const OptionSpec& spec, std::string_view value) {
+  auto number = parse_decimal(value);
+  if (!number) return std::nullopt;
+  const bool zero_ok = !spec.zero_means.empty() && *number == 0;
+  if (!zero_ok && (*number <= 0 || *number > static_cast<double>(spec.max))) return std::nullopt;
+  return number;
 }
 
 DaemonOptions parse_daemon_process(std::string_view name, const std::vector<std::string>& args) {
@@ -394,7 +429,7 @@ std::string daemon_options_markdown() {
       "|---|---|---|---|---|\n";
   for (const auto& spec : kSpecs) {
     out += "| `" + std::string(spec.name) + "` | " + describe_accepted(spec) + " | " +
-           std::string(spec.default_text) + " | " + (spec.effective ? "yes" : "not yet") +
+           std::string(spec.default_text) + " | " + (spec.effective ? "yes" : "no") +
            " | " + std::string(spec.doc) + " |\n";
   }
   return out;

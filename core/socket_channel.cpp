@@ -223,6 +223,12 @@ void SocketChannel::write(std::string_view data) {
   if (!started_)
     throw ChannelError(ChannelError::Kind::internal, "write() before start_response()");
   if (data.empty()) return;
+  append_data(data);
+  unflushed_ += data.size();
+  if (options_.response_buffer_size && unflushed_ >= options_.response_buffer_size) flush();
+}
+
+void SocketChannel::append_data(std::string_view data) {
   if (data.size() <= kCopyBelow && writer_.queued_bytes() + kHeaderSize + data.size() <= kBatchLimit) {
     writer_.append([&](std::string& out) {
       const std::size_t at = out.size();
@@ -266,13 +272,17 @@ bool SocketChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length
 bool SocketChannel::buffers_headers() const { return !broken_; }
 
 bool SocketChannel::buffers_write(std::size_t bytes) const {
-  return !broken_ && bytes <= kCopyBelow && writer_.queued_bytes() + kHeaderSize + bytes <= kBatchLimit;
+  // A write that reaches response-buffer-size flushes (sends): not merely buffered.
+  const bool flushes = options_.response_buffer_size && unflushed_ + bytes >= options_.response_buffer_size;
+  return !broken_ && !flushes && bytes <= kCopyBelow &&
+         writer_.queued_bytes() + kHeaderSize + bytes <= kBatchLimit;
 }
 
 void SocketChannel::flush() {
   check_usable();
   if (!started_) return;  // nothing to push yet; RESPONSE_START goes with the first data
   writer_.append([](std::string& out) { protocol::append_empty(out, FrameType::flush); });
+  unflushed_ = 0;
   send_now();
 }
 
@@ -282,11 +292,11 @@ void SocketChannel::write_flushed(std::string_view data) {
   if (!started_)
     throw ChannelError(ChannelError::Kind::internal, "write() before start_response()");
   while (data.size() > protocol::kMaxChunk * kFramesPerSend) {
-    write(data.substr(0, protocol::kMaxChunk * kFramesPerSend));
+    append_data(data.substr(0, protocol::kMaxChunk * kFramesPerSend));
     data.remove_prefix(protocol::kMaxChunk * kFramesPerSend);
   }
   if (data.size() <= kCopyBelow) {
-    write(data);  // copied into the batch: sent with the FLUSH below
+    if (!data.empty()) append_data(data);  // copied into the batch: sent with the FLUSH below
   } else {
     while (!data.empty()) {
       const std::string_view chunk = data.substr(0, protocol::kMaxChunk);
@@ -295,6 +305,7 @@ void SocketChannel::write_flushed(std::string_view data) {
     }
   }
   writer_.append([](std::string& out) { protocol::append_empty(out, FrameType::flush); });
+  unflushed_ = 0;
   send_now();  // before returning: the borrowed bytes belong to the caller
 }
 

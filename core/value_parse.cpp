@@ -1,6 +1,7 @@
 // Strict directive value parsers (see value_parse.hpp for the accepted syntax).
 #include "gantry/value_parse.hpp"
 
+#include <charconv>
 #include <limits>
 
 namespace gantry {
@@ -53,6 +54,23 @@ std::optional<std::int64_t> parse_size(std::string_view text) {
 
 std::optional<std::int64_t> parse_octal(std::string_view text) {
   return parse_digits(text, 8, 0777777);
+}
+
+std::optional<double> parse_decimal(std::string_view text) {
+  const std::size_t dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view fraction = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  if (whole.empty() && fraction.empty()) return std::nullopt;  // "", "."
+  if (whole.size() + fraction.size() > 15) return std::nullopt;
+  auto digits = [](std::string_view part) {
+    for (char c : part)
+      if (c < '0' || c > '9') return false;
+    return true;
+  };
+  if (!digits(whole) || !digits(fraction)) return std::nullopt;
+  double value = 0;  // validated above, so from_chars only has to round correctly
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
 }
 
 std::optional<bool> parse_on_off(std::string_view text) {

@@ -149,6 +149,7 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
   SocketChannelOptions options;
   options.socket_timeout = std::chrono::milliseconds(static_cast<long long>(spec.socket_timeout * 1000));
   options.fallback_logger = spec.logger;
+  options.response_buffer_size = spec.response_buffer_size;
   std::optional<Lifecycle::Token> token;
   std::string method, uri;
   try {
@@ -159,11 +160,14 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     method = find(channel.environ(), "REQUEST_METHOD");
     uri = find(channel.environ(), "REQUEST_URI");
     const ScriptTarget seen = target_from(channel.environ());  // H-D: URL + script reloading
-    token = life.request_started(method, uri, channel.auth_query() ? nullptr : &seen);
+    // WSGIIgnoreActivity On: neither this request nor its I/O counts as activity for
+    // inactivity-timeout (health checks must not keep an idle process alive).
+    const bool activity = find(channel.environ(), "mod_wsgi.ignore_activity") != "1";
+    token = life.request_started(method, uri, channel.auth_query() ? nullptr : &seen, activity);
     if (channel.auth_query()) {
       serve_auth_check(channel, python);
     } else if (!queue_timeout_expired(spec, channel, started_us, method, uri)) {
-      DaemonChannel request(channel, started_us, &life);
+      DaemonChannel request(channel, started_us, activity ? &life : nullptr);
       Outcome outcome = python.run_request(target_from(request.environ()), request);
       // H-D: a request interrupted with mod_wsgi.RequestTimeout (interrupt-timeout) that
       // unwound before its headers went out is a gateway timeout, not an app error.

@@ -39,7 +39,7 @@ Lifecycle::Lifecycle(const DaemonRunSpec& spec, const GilWatch* gil, Interrupt i
       peak_before_(peak_resident_bytes()) {}
 
 Lifecycle::Token Lifecycle::request_started(std::string_view method, std::string_view uri,
-                                            const ScriptTarget* target) {
+                                            const ScriptTarget* target, bool activity) {
   if (target && target->reload_on_change) check_script(*target);
   std::string what(method);
   if (!uri.empty()) what.append(what.empty() ? "" : " ").append(uri);
@@ -48,12 +48,16 @@ Lifecycle::Token Lifecycle::request_started(std::string_view method, std::string
   Token token;
   {
     std::lock_guard lock(mutex_);
-    last_activity_ = Clock::now();
+    const auto now = Clock::now();
     token = next_token_++;
-    running_.emplace(token, Running{last_activity_, std::move(what), pthread_self()});
+    running_.emplace(token, Running{now, std::move(what), pthread_self(), false, activity});
     // maximum-requests counts the requests a process takes: the last one is this one.
     at_limit = request_limit_ && ++started_ == request_limit_;
-    wake_main = std::exchange(main_waits_for_start_, false);
+    if (activity) {
+      last_activity_ = now;
+      ++active_running_;
+      wake_main = std::exchange(main_waits_for_start_, false);
+    }
   }
   if (wake_main) changed_.notify_all();  // at most once per idle spell of a fresh process
   if (at_limit) {
@@ -93,19 +97,28 @@ void Lifecycle::request_finished(Token token, std::string_view method, std::stri
   bool wake_main = false;
   {
     std::lock_guard lock(mutex_);
-    running_.erase(token);
+    bool activity = true;
+    if (auto it = running_.find(token); it != running_.end()) {
+      activity = it->second.activity;
+      running_.erase(it);
+    }
     if (auto it = interrupted_.find(token); it != interrupted_.end()) {
       it->second = false;
       wake_main = true;  // wait_for_exit(): the interrupted requests may all have ended
     }
     ++served_;
+    if (activity) {
+      --active_running_;
+      ++active_served_;
+    }
     // Waking the main thread is a futex syscall and a context switch: only when it waits
     // for this. wait_for_quiet() counts requests in flight; wait_for_exit() arms
     // inactivity-timeout with the first request served. Its other timers need no event:
     // an inactivity deadline only moves later, request-timeout is polled, and exit
     // reasons notify in request_exit().
-    wake_main = wake_main || quiet_waiters_ > 0 || (served_ == 1 && spec_.inactivity_timeout > 0);
-    last_activity_ = Clock::now();
+    wake_main = wake_main || quiet_waiters_ > 0 ||
+                (activity && active_served_ == 1 && spec_.inactivity_timeout > 0);
+    if (activity) last_activity_ = Clock::now();
     if (peak > peak_before_) {
       growth = peak - peak_before_;
       peak_before_ = peak;
@@ -291,10 +304,10 @@ DaemonExit Lifecycle::wait_for_exit() {
       }
       wake = startup_deadline_;
     }
-    if (spec_.inactivity_timeout > 0 && !running_.empty()) {
+    if (spec_.inactivity_timeout > 0 && active_running_ > 0) {
       // Requests in flight that neither read nor write (mod_wsgi's second use of the option).
       if (requests_stalled(now, &wake)) return *(exit_ = DaemonExit::inactivity);
-    } else if (spec_.inactivity_timeout > 0 && served_ > 0) {
+    } else if (spec_.inactivity_timeout > 0 && active_served_ > 0) {
       // A process that has served nothing is at its base size already: restarting it would
       // only churn (mod_wsgi also arms the idle timer with the first request).
       const auto deadline = last_activity_ + to_clock(spec_.inactivity_timeout);
@@ -302,7 +315,7 @@ DaemonExit Lifecycle::wait_for_exit() {
       wake = std::min(wake, deadline);
     }
     // No inactivity deadline armed yet: the first request's start must wake us.
-    main_waits_for_start_ = spec_.inactivity_timeout > 0 && running_.empty() && served_ == 0;
+    main_waits_for_start_ = spec_.inactivity_timeout > 0 && active_running_ == 0 && active_served_ == 0;
     // Polled even while nothing runs: request_started() does not wake this thread, so a
     // request that starts (and hangs) while it sleeps must still be seen.
     if (spec_.request_timeout > 0) wake = std::min(wake, now + poll);

@@ -33,9 +33,11 @@ class Lifecycle {
   // (may be null): with reload_on_change, a script whose mtime differs from when this
   // process first saw it restarts the process after this request (WSGIScriptReloading On
   // in daemon mode: the whole process is replaced, one process at a time).
+  // `activity` false (WSGIIgnoreActivity On): the request does not count as activity for
+  // inactivity-timeout - it neither resets the idle countdown nor keeps it from running.
   using Token = std::uint64_t;
   Token request_started(std::string_view method = {}, std::string_view uri = {},
-                        const ScriptTarget* target = nullptr);
+                        const ScriptTarget* target = nullptr, bool activity = true);
   // After each request: counts it, logs a large peak-RSS growth with the URL that caused
   // it, and asks for a recycle when maximum-requests or maximum-memory says so.
   void request_finished(Token token, std::string_view method, std::string_view uri);
@@ -90,6 +92,7 @@ class Lifecycle {
     std::string what;  // "GET /uri"
     unsigned long thread = 0;  // pthread id of its request thread
     bool interrupted = false;  // mod_wsgi.RequestTimeout was raised in it
+    bool activity = true;      // false: WSGIIgnoreActivity On
   };
   const DaemonRunSpec& spec_;
   const GilWatch* gil_;
@@ -100,6 +103,9 @@ class Lifecycle {
   std::condition_variable changed_;
   std::optional<DaemonExit> exit_;
   std::uint64_t served_ = 0;
+  // inactivity-timeout sees only requests that count as activity (not WSGIIgnoreActivity).
+  std::uint64_t active_served_ = 0;
+  std::size_t active_running_ = 0;
   std::uint64_t started_ = 0;
   std::function<void()> limit_hook_;
   std::map<Token, Running> running_;  // the requests in flight

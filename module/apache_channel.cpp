@@ -109,6 +109,11 @@ void ApacheChannel::start_response(std::string_view status, const std::vector<He
   auto [end, ec] = std::from_chars(status.data(), status.data() + std::min<std::size_t>(3, status.size()), code);
   if (ec != std::errc() || end != status.data() + 3 || code < 100 || code > 999)
     throw ChannelError(ChannelError::Kind::internal, "invalid status line '" + std::string(status) + "'");
+  if (override_errors_ && ap_is_HTTP_ERROR(code)) {
+    overridden_status_ = code;  // r_ keeps nothing of this response
+    started_ = true;
+    return;
+  }
   r_->status = code;
   r_->status_line = apr_pstrmemdup(r_->pool, status.data(), status.size());
   for (const Header& h : headers) {
@@ -160,6 +165,7 @@ void ApacheChannel::pass(apr_bucket* bucket) {
 }
 
 void ApacheChannel::write(std::string_view data) {
+  if (overridden_status_) return;
   const auto n = static_cast<apr_size_t>(clamp_to_content_length(data.size()));
   if (n == 0) return;
   if (buffers_write(n)) {  // copied: the caller's bytes may be gone before they are passed
@@ -172,6 +178,7 @@ void ApacheChannel::write(std::string_view data) {
 }
 
 bool ApacheChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (overridden_status_) return true;  // dropped, as the rest of the response
   if (!allow_file_buckets_) return false;
   length = clamp_to_content_length(length);
   if (length == 0) return true;
@@ -183,13 +190,14 @@ bool ApacheChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length
                             apr_pool_cleanup_null);
   apr_file_t* file = nullptr;
   apr_os_file_t os_fd = dup_fd;
-  apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r_->pool);
+  apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | (sendfile_ ? APR_FOPEN_SENDFILE_ENABLED : 0), r_->pool);
   apr_brigade_insert_file(out_, file, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(length), r_->pool);
   pass(nullptr);
   return true;
 }
 
 void ApacheChannel::flush() {
+  if (overridden_status_) return;
   pass(apr_bucket_flush_create(r_->connection->bucket_alloc));
 }
 
@@ -197,6 +205,7 @@ void ApacheChannel::flush() {
 // output filter writes the transient bytes at once instead of first setting aside (copying)
 // what a non-blocking write left over.
 void ApacheChannel::write_flushed(std::string_view data) {
+  if (overridden_status_) return;
   const auto n = static_cast<apr_size_t>(clamp_to_content_length(data.size()));
   if (n > 0) APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(data.data(), n, r_->connection->bucket_alloc));
   pass(apr_bucket_flush_create(r_->connection->bucket_alloc));
@@ -207,7 +216,7 @@ void ApacheChannel::log(Level level, std::string_view message) {
 }
 
 void ApacheChannel::finish() {
-  if (finished_) return;
+  if (finished_ || overridden_status_) return;  // Apache's error document ends it instead
   // A body shorter than its Content-Length is the adapter's call (GANTRY0116, which also
   // knows when short is fine: HEAD, 1xx/204/304): it logs and reports the request as
   // aborted, so finish() is not reached for a truncated body. (GANTRY0030, which said it
@@ -229,7 +238,7 @@ void ApacheChannel::discard_unsent_response() {
 }
 
 void ApacheChannel::abort_response() {
-  if (finished_) return;
+  if (finished_ || overridden_status_) return;  // nothing went out: the error document answers
   // Small writes still held back go out first, as they would have without the holding
   // back: the client sees the status and the partial body, then the break (an error
   // bucket ahead of any sent header would turn into an error page instead).

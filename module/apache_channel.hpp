@@ -57,6 +57,19 @@ class ApacheChannel final : public RequestChannel {
   // then on the only way to report a failure is abort_response().
   bool response_sent() const { return sent_; }
 
+  // WSGIErrorOverride On (daemon mode): a response with an error status (400-599) is not
+  // relayed. Its headers and body are dropped as they arrive, and the handler returns the
+  // status so that Apache answers with its own error document (ErrorDocument), as
+  // ProxyErrorOverride does for mod_proxy.
+  void override_error_responses() { override_errors_ = true; }
+  // WSGIEnableSendfile On: a file the application returns (wsgi.file_wrapper) may go out
+  // with sendfile(). Off (the default, as in mod_wsgi, because sendfile() is unreliable on
+  // NFS, FUSE and some overlay file systems) it is still a file bucket, read (or mapped) by
+  // Apache's core output filter.
+  void use_sendfile(bool on) { sendfile_ = on; }
+  // The error status taken over that way; 0 if none.
+  int overridden_status() const { return overridden_status_; }
+
  private:
   void pass(apr_bucket* bucket);  // appends and sends `bucket` (may be null: just send)
   std::uint64_t clamp_to_content_length(std::uint64_t size);
@@ -78,6 +91,9 @@ class ApacheChannel final : public RequestChannel {
   bool has_length_ = false;
   std::uint64_t remaining_ = 0;  // of the declared Content-Length
   std::size_t buffered_ = 0;     // bytes of small writes waiting in out_
+  bool override_errors_ = false;
+  bool sendfile_ = false;
+  int overridden_status_ = 0;    // set: everything of the response is dropped
 };
 
 }  // namespace gantry::module

@@ -56,8 +56,8 @@ struct DirConfig {
   Flag script_reloading = Flag::unset;      // default On
   Flag chunked_request = Flag::unset;       // default Off
   Flag enable_sendfile = Flag::unset;       // default Off
-  Flag error_override = Flag::unset;        // parsed, no effect yet
-  Flag ignore_activity = Flag::unset;       // parsed, reported as mod_wsgi.ignore_activity
+  Flag error_override = Flag::unset;        // default Off; daemon mode only
+  Flag ignore_activity = Flag::unset;       // default Off; daemon inactivity-timeout
   HeadMapping map_head_to_get = HeadMapping::unset;  // default Auto
   // WSGIRestrictProcess: the process groups a request here may be delegated to (const
   // char*; "%{GLOBAL}" allows embedded); null = any.

@@ -348,6 +348,8 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     }
     close(c.fd);
 
+    // WSGIErrorOverride took the application's error status: Apache answers it.
+    if (const int status = channel.overridden_status()) return status;
     if (result.failure == ForwardFailure::none) {
       if (result.outcome == Outcome::ok) {
         try {

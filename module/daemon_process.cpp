@@ -304,6 +304,7 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.python = global.python;
   if (!o.python_home.empty()) spec.python.python_home = o.python_home;
   spec.python.python_path = o.python_path;  // WSGIPythonPath is for embedded mode only
+  spec.python.switch_interval = o.switch_interval;  // so is WSGISwitchInterval (mod_wsgi 6)
   spec.python.process_group = group.name();
   spec.python.logger = &process_logger();
   spec.python.server = daemon_server_facts(global.python.server, static_cast<int>(o.processes),
@@ -324,6 +325,7 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.deadlock_timeout = seconds(o.deadlock_timeout);
   spec.socket_timeout = o.socket_timeout.count() > 0 ? seconds(o.socket_timeout)
                                                      : static_cast<double>(apr_time_sec(s->timeout));
+  spec.response_buffer_size = static_cast<std::size_t>(o.response_buffer_size);
   spec.queue_timeout = seconds(o.queue_timeout);  // H-C: daemon/connection.cpp applies it
   spec.logger = &process_logger();
   return spec;

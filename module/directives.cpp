@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "gantry/value_parse.hpp"
 #include "gantry_hooks.h"
 #include "group_names.hpp"
 
@@ -309,9 +310,24 @@ void set_python_hash_seed(const Context& c) {
   std::string_view v(c.arg);
   unsigned long long seed = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
-  if (v != "random" && (ec != std::errc() || end != v.data() + v.size() || seed > 4294967295ULL))
+  if (v == "random") {
+    c.global().python.hash_seed = -1;
+    return;
+  }
+  if (ec != std::errc() || end != v.data() + v.size() || seed > 4294967295ULL)
     c.fail(kBadValue, std::string("invalid value '") + c.arg + "'; accepted: random or an integer 0-4294967295");
-  c.note_inert();
+  c.global().python.hash_seed = static_cast<long long>(seed);
+}
+
+// WSGISwitchInterval SECONDS (mod_wsgi 6): sys.setswitchinterval() in embedded mode;
+// daemon groups take switch-interval= instead.
+void set_switch_interval(const Context& c) {
+  // The same rules as WSGIDaemonProcess switch-interval=, from its option table entry.
+  const gantry::OptionSpec& rules = *gantry::find_daemon_option("switch-interval");
+  const auto seconds = gantry::parse_decimal_option(rules, c.arg);
+  if (!seconds)
+    c.fail(kBadValue, std::string("invalid value '") + c.arg + "'; accepted: " + gantry::describe_accepted(rules));
+  c.global().python.switch_interval = *seconds;
 }
 
 // An On/Off directive Gantry does not act on yet: still validated.
@@ -357,6 +373,54 @@ const AuthScript* auth_script(const Context& c) {
 void inert_script(const Context& c) {
   if (c.words().empty()) c.fail(kMissingArgument, "requires a script path");
   c.note_inert();
+}
+
+// ---- mod_wsgi 6 directives without an effect in this design ---------------------------
+// (docs/directives.md, generated from module/directive_catalog.cpp, says why each is safe.)
+
+// WSGISlowRequests SECONDS: a non-negative threshold.
+void inert_slow_requests(const Context& c) {
+  if (!gantry::parse_decimal(c.arg))
+    c.fail(kBadValue, std::string("invalid threshold '") + c.arg + "'; accepted: a number of seconds such as 2.0");
+  c.note_inert();
+}
+
+// WSGITelemetryService unix:/path [interval=SECONDS >= 0.5]
+void inert_telemetry_service(const Context& c) {
+  const auto words = c.words();
+  if (words.empty() || words.size() > 2 || std::string_view(words[0]).substr(0, 6) != "unix:/")
+    c.fail(kBadValue, "expected: WSGITelemetryService unix:/path/to/socket [interval=SECONDS]");
+  const char* value = nullptr;
+  if (words.size() == 2) {
+    const auto interval = option_value(words[1], "interval", &value) ? gantry::parse_decimal(value) : std::nullopt;
+    if (!interval || *interval < 0.5)
+      c.fail(kBadValue, std::string("invalid option '") + words[1] + "'; accepted: interval=SECONDS, at least 0.5");
+  }
+  c.note_inert();
+}
+
+// WSGITelemetryOptions None | All | [+|-]CaptureUserAgent ...
+void inert_telemetry_options(const Context& c) {
+  const auto words = c.words();
+  if (words.empty()) c.fail(kMissingArgument, "expected None, All or +/-CaptureUserAgent");
+  for (const char* word : words) {
+    const std::string_view w(word);
+    const bool absolute = !strcasecmp(word, "None") || !strcasecmp(word, "All");
+    const bool flag = (w.front() == '+' || w.front() == '-') && !strcasecmp(word + 1, "CaptureUserAgent");
+    if ((!absolute && !flag) || (absolute && words.size() > 1))
+      c.fail(kBadValue, std::string("invalid value '") + word +
+             "'; accepted: None, All, or +CaptureUserAgent / -CaptureUserAgent (not mixed with None/All)");
+  }
+  c.note_inert();
+}
+
+// <WSGIInterpreterOptions ...>: refused (docs/directives.md).
+void refuse_interpreter_options(const Context& c) {
+  c.fail("GANTRY0031",
+         "mod_wsgi 6's per-interpreter container is not supported: Gantry runs Python 3.11, which "
+         "has no per-interpreter GIL or switch interval, and takes python-path per process. Put "
+         "WSGIPythonPath / WSGISwitchInterval at server level, or give the application its own "
+         "WSGIDaemonProcess group with python-path= / switch-interval=");
 }
 
 // ---- the table -------------------------------------------------------------------------
@@ -412,11 +476,12 @@ constexpr DirectiveSpec kDirectives[] = {
    "Set accept mutex type for daemon processes.", set_accept_mutex},
   {"WSGISocketRotation", TAKE1, Where::global_only, Support::inert,
    "Enable/Disable rotation of daemon process sockets.", inert_on_off},
-  {"WSGIDestroyInterpreter", TAKE1, Where::global_only, Support::inert,
-   "Enable/Disable destruction of Python interpreter.", inert_on_off},
-  {"WSGIIgnoreActivity", TAKE1, Where::file_info, Support::inert,
+  {"WSGIDestroyInterpreter", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable destruction of Python interpreter.",
+   [](const Context& c) { c.global().python.destroy_interpreter = c.on_off() == Flag::on; }},
+  {"WSGIIgnoreActivity", TAKE1, Where::file_info, Support::implemented,
    "Enable/Disable reset of inactivity timeout.",
-   [](const Context& c) { c.dir->ignore_activity = c.on_off(); c.note_inert(); }},
+   [](const Context& c) { c.dir->ignore_activity = c.on_off(); }},
   {"WSGIServerMetrics", TAKE1, Where::global_only, Support::implemented,
    "Enable/Disable access to server metrics.",
    [](const Context& c) { c.global().server_metrics = c.on_off(); }},
@@ -431,12 +496,16 @@ constexpr DirectiveSpec kDirectives[] = {
    "Set level of Python compiler optimisations.", set_python_optimize},
   {"WSGIPythonEggs", TAKE1, Where::global_only, Support::inert,
    "Python eggs cache directory.", inert},
-  {"WSGIPythonHashSeed", TAKE1, Where::global_only, Support::inert,
+  {"WSGIPythonHashSeed", TAKE1, Where::global_only, Support::implemented,
    "Python hash seed.", set_python_hash_seed},
-  {"WSGIPythonWarnings", TAKE1, Where::global_only, Support::inert,
-   "Control Python warning messages.", inert},
-  {"WSGIDontWriteBytecode", TAKE1, Where::global_only, Support::inert,
-   "Enable/Disable writing of byte code.", inert_on_off},
+  {"WSGIPythonWarnings", TAKE1, Where::global_only, Support::implemented,
+   "Control Python warning messages.",
+   [](const Context& c) { c.global().python.warn_options.emplace_back(c.arg); }},
+  {"WSGIDontWriteBytecode", TAKE1, Where::global_only, Support::implemented,
+   "Enable/Disable writing of byte code.",
+   [](const Context& c) { c.global().python.dont_write_bytecode = c.on_off() == Flag::on; }},
+  {"WSGISwitchInterval", TAKE1, Where::global_only, Support::implemented,
+   "Python GIL switch interval in seconds (mod_wsgi 6).", set_switch_interval},
   {"WSGIRestrictStdin", TAKE1, Where::global_only, Support::implemented,
    "Enable/Disable restrictions on use of STDIN.",
    [](const Context& c) { c.global().python.restrict_stdin = c.on_off() == Flag::on; }},
@@ -467,9 +536,9 @@ constexpr DirectiveSpec kDirectives[] = {
   {"WSGIEnableSendfile", TAKE1, Where::file_info, Support::implemented,
    "Enable/Disable support for kernel sendfile.",
    [](const Context& c) { c.dir->enable_sendfile = c.on_off(); }},
-  {"WSGIErrorOverride", TAKE1, Where::file_info, Support::inert,
+  {"WSGIErrorOverride", TAKE1, Where::file_info, Support::implemented,
    "Enable/Disable overriding of error pages.",
-   [](const Context& c) { c.dir->error_override = c.on_off(); c.note_inert(); }},
+   [](const Context& c) { c.dir->error_override = c.on_off(); }},
   {"WSGIPassApacheRequest", TAKE1, Where::server_or_dir, Support::inert,
    "Enable/Disable Apache request object.", inert_on_off},
   {"WSGITrustedProxyHeaders", RAW_ARGS, Where::file_info, Support::inert,
@@ -498,6 +567,20 @@ constexpr DirectiveSpec kDirectives[] = {
   {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::implemented,
    "Enable/Disable as being authoritative on groups.",
    [](const Context& c) { c.dir->group_authoritative = c.on_off(); }},
+
+  // mod_wsgi 6 only.
+  {"WSGIPerInterpreterGIL", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable a GIL of their own for sub-interpreters.", inert_on_off},
+  {"WSGIFreeThreading", TAKE1, Where::global_only, Support::inert,
+   "Enable/Disable free-threaded Python (GIL disabled).", inert_on_off},
+  {"WSGISlowRequests", TAKE1, Where::global_only, Support::inert,
+   "Threshold for slow-request telemetry records.", inert_slow_requests},
+  {"WSGITelemetryService", RAW_ARGS, Where::global_only, Support::inert,
+   "Socket of the external telemetry ingester.", inert_telemetry_service},
+  {"WSGITelemetryOptions", RAW_ARGS, Where::global_only, Support::inert,
+   "Optional captures for the telemetry stream.", inert_telemetry_options},
+  {"<WSGIInterpreterOptions", RAW_ARGS, Where::global_only, Support::refused,
+   "Container for per-interpreter settings.", refuse_interpreter_options},
 };
 // clang-format on
 
@@ -549,7 +632,8 @@ const char* run_directive(cmd_parms* cmd, void* mconfig, const char* arg) {
       if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
     }
     const Context context{cmd, static_cast<DirConfig*>(mconfig), arg, spec};
-    if (spec.support == Support::refused) refuse_unenforced(context);
+    // Other refused directives (<WSGIInterpreterOptions>) say why in their own setter.
+    if (spec.support == Support::refused && is_access_directive(spec.name)) refuse_unenforced(context);
     spec.set(context);
     return nullptr;
   } catch (const std::exception& e) {

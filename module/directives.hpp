@@ -10,10 +10,12 @@
 
 namespace gantry::module {
 
-// implemented: has its effect. stored_only / inert: accepted, no effect (inert ones are
-// warned about at start-up). refused: guards access (authentication, authorisation, access
-// control) but Gantry does not enforce it, so it is a configuration error - an access rule
-// that is accepted and silently not applied would fail open.
+// implemented: acts as mod_wsgi documents. stored_only / inert: accepted (and validated),
+// no effect; inert ones are warned about at start-up (GANTRY0020) and docs/directives.md
+// says why that is safe. refused: a configuration error naming the reason and what to write
+// instead - a directive that guards access (authentication, authorisation, access control)
+// that Gantry does not enforce (accepting it would fail open), or one whose settings Gantry
+// cannot honour.
 enum class Support { implemented, stored_only, inert, refused };
 
 struct DirectiveInfo {

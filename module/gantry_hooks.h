@@ -22,6 +22,9 @@ void* gantry_merge_server_config(apr_pool_t* p, void* base, void* add);
 int gantry_check_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s);
 int gantry_monitor(apr_pool_t* p, server_rec* s);
 
+/* apache2 -t -D DUMP_WSGI_DIRECTIVES (module/directive_catalog.cpp). */
+void gantry_test_config(apr_pool_t* pconf, server_rec* s);
+
 int gantry_post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s);
 void gantry_child_init(apr_pool_t* pchild, server_rec* s);
 int gantry_translate_name(request_rec* r);

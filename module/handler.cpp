@@ -78,6 +78,10 @@ int run_in_daemon(request_rec* r, const RequestPlan& plan) {
   const DaemonGroupRuntime* group = find_daemon_group_runtime(plan.process_group);
   if (!group) return report_unknown_daemon_group(r, plan.process_group);
   ApacheChannel channel(r, finish_environ(r, plan), group->traits, /*allow_file_buckets=*/true);
+  // WSGIErrorOverride: daemon mode only, as in mod_wsgi (embedded responses go out as the
+  // application writes them, before its status could be taken back).
+  if (flag_value(dir_config(r->per_dir_config)->error_override, false)) channel.override_error_responses();
+  channel.use_sendfile(plan.enable_sendfile);
   return dispatch_to_daemon(r, *group, channel);
 }
 
@@ -100,6 +104,7 @@ int run_embedded(request_rec* r, const RequestPlan& plan) {
   }
 
   ApacheChannel channel(r, finish_environ(r, plan), embedded_traits(), /*allow_file_buckets=*/true);
+  channel.use_sendfile(plan.enable_sendfile);
   ScriptTarget target;
   target.script_path = r->filename;
   target.application_group = plan.application_group;

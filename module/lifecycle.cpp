@@ -34,8 +34,8 @@ bool is_preliminary_pass() { return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS
 void warn_about_config(server_rec* s, const GlobalConfig& global) {
   for (const auto& name : global.inert_directives)
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                 "GANTRY0020: %s is accepted for mod_wsgi compatibility but has no effect yet in"
-                 " Gantry; remove it to silence this warning",
+                 "GANTRY0020: %s is accepted for mod_wsgi compatibility but has no effect in"
+                 " Gantry (docs/directives.md says why); remove it to silence this warning",
                  name.c_str());
 }
 

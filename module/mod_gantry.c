@@ -25,6 +25,8 @@ static int post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, s
 
 static void child_init(apr_pool_t* pchild, server_rec* s) { gantry_child_init(pchild, s); }
 
+static void test_config(apr_pool_t* pconf, server_rec* s) { gantry_test_config(pconf, s); }
+
 static int translate_name(request_rec* r) { return gantry_translate_name(r); }
 
 static int handler(request_rec* r) { return gantry_handler(r); }
@@ -38,6 +40,7 @@ static void register_hooks(apr_pool_t* p) {
   (void)p;
   ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
   ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+  ap_hook_test_config(test_config, NULL, NULL, APR_HOOK_MIDDLE);
   ap_hook_monitor(monitor, NULL, NULL, APR_HOOK_MIDDLE);
   ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
   ap_hook_translate_name(translate_name, before_us, after_us, APR_HOOK_MIDDLE);

@@ -106,6 +106,7 @@ RequestPlan plan_request(request_rec* r, const DirConfig& dir, const ScriptAlias
   plan.pass_authorization = flag_value(pass_auth, false);
   plan.chunked_request = flag_value(dir.chunked_request, false);
   plan.enable_sendfile = flag_value(dir.enable_sendfile, false);
+  plan.ignore_activity = flag_value(dir.ignore_activity, false);
   plan.map_head_to_get = should_map_head(r, dir.map_head_to_get);
   return plan;
 }
@@ -141,7 +142,7 @@ std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan) {
   apr_table_setn(env, "mod_wsgi.handler_script", "");
   set_flag(r, "mod_wsgi.script_reloading", plan.script_reloading);
   set_flag(r, "mod_wsgi.enable_sendfile", plan.enable_sendfile);
-  set_flag(r, "mod_wsgi.ignore_activity", false);
+  set_flag(r, "mod_wsgi.ignore_activity", plan.ignore_activity);  // read by the daemon
   conn_rec* c = r->connection;
   apr_table_setn(env, "mod_wsgi.listener_host", c->local_ip ? c->local_ip : "");
   apr_table_setn(env, "mod_wsgi.listener_port",

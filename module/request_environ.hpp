@@ -19,6 +19,7 @@ struct RequestPlan {
   bool pass_authorization = false;
   bool chunked_request = false;
   bool enable_sendfile = false;
+  bool ignore_activity = false;  // WSGIIgnoreActivity: not activity for inactivity-timeout
   bool map_head_to_get = false;
 };
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Gantry needs to build and test on Debian 12: Apache httpd and its
 # headers, Python 3.11 (embedded), Boost.Test, Debian's mod_wsgi (the reference the tests
-# compare against), pytest, cmake/g++, and the load-test tools. Idempotent: when every
-# package is already installed it touches nothing. Runs unattended (CI=true, no stdin).
+# compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), and the
+# load-test tools. Idempotent: when every package is already installed it touches nothing.
+# Runs unattended (CI=true, no stdin).
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +14,7 @@ PACKAGES=(
   python3-pytest
   cmake g++ pkg-config
   wrk curl procps
+  strace
   uwsgi-core uwsgi-plugin-python3
 )
 

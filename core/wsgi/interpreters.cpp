@@ -16,6 +16,7 @@
 #include "wsgi/interpreter_setup.hpp"
 #include "wsgi/log_ids.hpp"
 #include "wsgi/log_stream.hpp"
+#include "wsgi/python_config.hpp"
 #include "wsgi/process_metrics.hpp"
 #include "wsgi/request_counters.hpp"
 #include "wsgi/start_response.hpp"
@@ -198,6 +199,7 @@ bool start_interpreter(Process& p) {
   if (!PyStatus_Exception(status)) {
     status = s.python_home.empty() ? set_build_python(config) : set_python_home(config, s.python_home);
   }
+  if (!PyStatus_Exception(status)) status = apply_start_settings(config, s);
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   if (PyStatus_Exception(status)) {
     log_status(log, "configuration", status);
@@ -221,6 +223,7 @@ bool start_interpreter(Process& p) {
   note_process_start();
   this_thread.entries.push_back({main, p.main_thread_state, p.generation.load()});
   setup_interpreter(*main, s);
+  apply_runtime_settings(s);
   log.log(Level::info, ids::kPythonInitialized,
           std::string("Initialised Python ") + Py_GetVersion() +
               (s.python_home.empty() ? std::string() : " with home '" + s.python_home + "'"));
@@ -330,6 +333,10 @@ void shutdown_python_for(std::string_view reason) noexcept {
       // mod_wsgi's process_stopping comes first, while the interpreter is whole (its
       // subscribers may stop threads that atexit handlers would otherwise wait on).
       publish_process_stopping(interpreter->hooks, reason);
+      // WSGIDestroyInterpreter Off: the interpreters are left as they are, atexit handlers
+      // and all, as mod_wsgi leaves them (its way out of clean-ups that hang at exit).
+      // subscribe_shutdown() callbacks above, mod_wsgi's own clean-up API, still run.
+      if (!p.settings.destroy_interpreter) continue;
       py::Ref atexit = py::Ref::steal(PyImport_ImportModule("atexit"));
       py::Ref done = atexit ? py::Ref::steal(PyObject_CallMethod(atexit.get(), "_run_exitfuncs", nullptr)) : py::Ref();
       if (!done) {

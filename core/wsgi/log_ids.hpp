@@ -35,5 +35,8 @@ inline constexpr const char* kReloadCheckFailed = "GANTRY0131";
 // mod_wsgi Python API (0140-0149).
 inline constexpr const char* kEventCallbackException = "GANTRY0140";
 inline constexpr const char* kShutdownCallbackException = "GANTRY0141";
+// 0150-0154: process-wide settings from directives (python_config.cpp).
+inline constexpr const char* kSwitchIntervalSet = "GANTRY0150";
+inline constexpr const char* kSwitchIntervalFailed = "GANTRY0151";
 
 }  // namespace gantry::wsgi::ids

@@ -54,6 +54,7 @@ struct DaemonRunSpec {
   double deadlock_timeout = 300;
   double socket_timeout = 60;
   double queue_timeout = 0;               // queue-timeout: 504 a request queued longer
+  std::size_t response_buffer_size = 65536;  // response-buffer-size (SocketChannelOptions)
   Logger* logger = nullptr;                // process log sink (writes to Apache's error log)
   // Called once, right after the process stopped accepting to recycle (not when Apache
   // stops it): lets the slot's standby take over the socket at once

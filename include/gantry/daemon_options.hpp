@@ -21,6 +21,7 @@
 // (getpwnam) is the module's job at the point it has Apache's User/Group.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,6 +60,7 @@ struct DaemonOptions {
   std::string python_home;
   std::vector<std::string> python_path;
   std::string python_eggs;
+  double switch_interval = 0;  // seconds; 0 = Python's default (mod_wsgi 6)
 
   // Threads, sockets and buffers.
   std::int64_t stack_size = 0;  // bytes per request thread; 0 = system default
@@ -71,6 +73,7 @@ struct DaemonOptions {
   std::int64_t receive_buffer_size = 0;             // 0 = system default
   std::int64_t header_buffer_size = 32768;          // largest single response header
   std::int64_t response_buffer_size = 65536;
+  double response_flush_delay = 5;  // milliseconds (mod_wsgi 6); accepted, see the table
 
   // Process lifecycle and limits.
   std::int64_t maximum_requests = 0;  // 0 = unlimited
@@ -115,13 +118,14 @@ enum class OptionKind {
   name_list,     // ','-separated list of names
   account,       // a user or group: name or #id
   display_name,  // any non-empty string; %{GROUP} becomes (wsgi:NAME)
+  decimal,       // a decimal number greater than 0 (or 0 with zero_means), at most max
 };
 
 // Where a parsed value is stored.
 using OptionField =
     std::variant<std::int64_t DaemonOptions::*, std::chrono::seconds DaemonOptions::*,
                  std::string DaemonOptions::*, std::vector<std::string> DaemonOptions::*,
-                 bool DaemonOptions::*>;
+                 bool DaemonOptions::*, double DaemonOptions::*>;
 
 struct OptionSpec {
   std::string_view name;
@@ -141,6 +145,10 @@ const OptionSpec* find_daemon_option(std::string_view name);
 
 // "a whole number from 1 to 10000", "On or Off", ... as used in error messages and docs.
 std::string describe_accepted(const OptionSpec& spec);
+
+// A value of a `decimal` option (switch-interval=, and WSGISwitchInterval which shares its
+// rules); nullopt if it is not of the accepted form.
+std::optional<double> parse_decimal_option(const OptionSpec& spec, std::string_view value);
 
 // Parses the directive's arguments after the name. Throws ConfigError naming the option,
 // the value and the accepted form, e.g.

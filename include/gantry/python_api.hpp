@@ -35,6 +35,12 @@ struct PythonSettings {
   std::string process_group;              // "" in embedded mode
   Logger* logger = nullptr;               // process-level log sink, outlives Python
   ServerFacts server;                     // the `apache` module, mod_wsgi.maximum_processes...
+  // Start-up settings applied to PyConfig before Python starts (core/wsgi/python_config.cpp).
+  long long hash_seed = -1;               // WSGIPythonHashSeed: -1 = random, else 0..4294967295
+  bool dont_write_bytecode = false;       // WSGIDontWriteBytecode On
+  std::vector<std::string> warn_options;  // WSGIPythonWarnings, in order (sys.warnoptions)
+  double switch_interval = 0;             // WSGISwitchInterval / switch-interval=; 0 = Python's
+  bool destroy_interpreter = true;        // WSGIDestroyInterpreter Off: no atexit handlers at exit
 };
 
 // What to run for one request (or to preload).

@@ -34,6 +34,10 @@ struct SocketChannelOptions {
   std::uint32_t body_window = protocol::kDefaultBodyWindow;
   // Where log() lines go when the Apache child can no longer take them. May be null.
   Logger* fallback_logger = nullptr;
+  // response-buffer-size: after this many bytes of write() (a list response's items, which
+  // ask for no flush) the channel flushes by itself, so the Apache child passes at most this
+  // much on without a flush. write_flushed() blocks are flushed anyway. 0 = never.
+  std::size_t response_buffer_size = 65536;
 };
 
 class SocketChannel final : public RequestChannel {
@@ -106,6 +110,8 @@ class SocketChannel final : public RequestChannel {
 
   bool started_ = false;
   bool broken_ = false;  // a send failed: every later call fails the same way
+  std::size_t unflushed_ = 0;  // bytes written since the last FLUSH (response-buffer-size)
+  void append_data(std::string_view data);  // write() without the response-buffer-size check
   ChannelError::Kind broken_kind_ = ChannelError::Kind::internal;
   std::string broken_reason_;
 };

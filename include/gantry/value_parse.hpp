@@ -19,6 +19,10 @@ std::optional<std::int64_t> parse_size(std::string_view text);
 // Octal digits, as umask values are written ("022", "0022", "0"). At most 0777777.
 std::optional<std::int64_t> parse_octal(std::string_view text);
 
+// A non-negative decimal number: digits with an optional fraction ("0.002", "5", "1.5").
+// No sign, exponent, "inf" or "nan"; at most 15 significant digits.
+std::optional<double> parse_decimal(std::string_view text);
+
 // "On" or "Off", either case, as Apache's flag directives accept.
 std::optional<bool> parse_on_off(std::string_view text);
 

@@ -7,7 +7,7 @@ import harness
 UNKNOWN = {
     "WSGIPythonEggs": "WSGIPythonEggs /tmp/gantry-eggs",
     "WSGIAcceptMutex": "WSGIAcceptMutex default",
-    "WSGIErrorOverride": "<Location /app>\n  WSGIErrorOverride On\n</Location>",
+    "WSGIVerboseDebugging": "WSGIVerboseDebugging Off",
 }
 CONFIG = "\n".join(UNKNOWN.values()) + "\nWSGIScriptAlias /app @APPS@/hello.wsgi\n"
 

@@ -65,9 +65,36 @@ BOOST_AUTO_TEST_CASE(octal_and_flags) {
   BOOST_TEST(!gantry::parse_on_off("yes").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(decimals_are_plain) {
+  using gantry::parse_decimal;
+  BOOST_TEST(*parse_decimal("0.002") == 0.002);
+  BOOST_TEST(*parse_decimal("5") == 5.0);
+  BOOST_TEST(*parse_decimal(".5") == 0.5);
+  BOOST_TEST(*parse_decimal("12.") == 12.0);
+  for (auto bad : {"", ".", "-1", "+1", "1e3", "inf", "nan", "0x10", "1.2.3", " 1", "5ms"})
+    BOOST_TEST(!parse_decimal(bad).has_value(), bad);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(daemon_options)
+
+BOOST_AUTO_TEST_CASE(mod_wsgi_6_options) {
+  const DaemonOptions o =
+      parse_daemon_process("g", {"switch-interval=0.0125", "response-flush-delay=0"});
+  BOOST_TEST(o.switch_interval == 0.0125);
+  BOOST_TEST(o.response_flush_delay == 0.0);
+  BOOST_TEST(parse_daemon_process("g", {}).switch_interval == 0.0);  // Python's own
+  BOOST_TEST(contains(error_of({"switch-interval=0"}),
+                      "switch-interval=0: expected a decimal number greater than 0 and at most 60"));
+  BOOST_TEST(contains(error_of({"switch-interval=61"}), "GANTRY0304"));
+  BOOST_TEST(contains(error_of({"response-flush-delay=x"}), "GANTRY0304"));
+  // Accepted without an effect in Gantry's design: warned about at start-up.
+  const auto ignored = gantry::not_yet_effective(
+      parse_daemon_process("g", {"switch-interval=0.1", "response-flush-delay=5"}));
+  BOOST_TEST(ignored.size() == 1u);
+  BOOST_TEST(ignored.front() == "response-flush-delay");
+}
 
 BOOST_AUTO_TEST_CASE(defaults_match_mod_wsgi) {
   const DaemonOptions o = parse_daemon_process("myapp", {});
@@ -211,6 +238,8 @@ BOOST_AUTO_TEST_CASE(table_is_consistent) {
       if (auto p = std::get_if<std::int64_t DaemonOptions::*>(&spec.field)) actual = defaults.**p;
       else if (auto s = std::get_if<std::chrono::seconds DaemonOptions::*>(&spec.field))
         actual = (defaults.**s).count();
+      else if (auto d = std::get_if<double DaemonOptions::*>(&spec.field))
+        actual = static_cast<std::int64_t>(defaults.**d);
       BOOST_TEST(actual == *documented, spec.name);
     }
   }
