@@ -30,7 +30,9 @@ constexpr OptionSpec kSpecs[] = {
     {"threads", K::count, 1, 10000, "", "15", true,
      "Request threads in each daemon process.", &D::threads},
     {"display-name", K::display_name, 0, 0, "", "(unchanged argv[0])", true,
-     "Process name shown by ps; %{GROUP} means (wsgi:NAME).", &D::display_name},
+     "Process name shown by ps; %{GROUP} means (wsgi:NAME). A spare of a recycling group shows"
+     " NAME spare ((wsgi:GROUP) spare without display-name) until it takes over.",
+     &D::display_name},
     // Identity and environment.
     {"user", K::account, 0, 0, "", "Apache's User", true,
      "User (name or #uid) the daemon runs as when Apache starts as root; never root.", &D::user},

@@ -11,44 +11,15 @@
 #include <cstring>
 #include <system_error>
 
+#include "wire_codec.hpp"
+
 namespace gantry::protocol {
+
+using namespace wire;
 
 namespace {
 
 constexpr std::size_t kMaxFrameType = static_cast<std::size_t>(FrameType::auth_reply);
-
-void put_u16(char* out, std::uint16_t v) {
-  out[0] = static_cast<char>(v & 0xff);
-  out[1] = static_cast<char>(v >> 8);
-}
-
-void put_u32(char* out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-std::uint16_t get_u16(const char* in) {
-  const auto* b = reinterpret_cast<const unsigned char*>(in);
-  return static_cast<std::uint16_t>(b[0] | (b[1] << 8));
-}
-
-std::uint32_t get_u32(const char* in) {
-  const auto* b = reinterpret_cast<const unsigned char*>(in);
-  return static_cast<std::uint32_t>(b[0]) | (static_cast<std::uint32_t>(b[1]) << 8) |
-         (static_cast<std::uint32_t>(b[2]) << 16) | (static_cast<std::uint32_t>(b[3]) << 24);
-}
-
-void append_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-
-void append_u32(std::string& out, std::uint32_t v) {
-  char bytes[4];
-  put_u32(bytes, v);
-  out.append(bytes, 4);
-}
-
-void append_u64(std::string& out, std::uint64_t v) {
-  append_u32(out, static_cast<std::uint32_t>(v & 0xffffffffu));
-  append_u32(out, static_cast<std::uint32_t>(v >> 32));
-}
 
 // Appends a header with a placeholder length; returns where it starts.
 std::size_t begin_frame(std::string& out, FrameType type) {
@@ -78,55 +49,6 @@ void append_pair(std::string& out, std::string_view a, std::string_view b) {
   append_u32(out, static_cast<std::uint32_t>(std::min<std::size_t>(b.size(), UINT32_MAX)));
   out.append(a);
   out.append(b);
-}
-
-class Cursor {
- public:
-  Cursor(std::string_view data, const char* what) : data_(data), what_(what) {}
-
-  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)[0]); }
-  std::uint32_t u32() { return get_u32(take(4).data()); }
-  std::uint64_t u64() {
-    const std::uint64_t low = u32();
-    return low | (static_cast<std::uint64_t>(u32()) << 32);
-  }
-  std::string_view bytes(std::size_t n) { return take(n); }
-  std::string_view rest() { return take(data_.size()); }
-  std::size_t remaining() const { return data_.size(); }
-
-  void expect_end() {
-    if (!data_.empty())
-      throw ProtocolError(ProtocolError::Kind::malformed,
-                          std::string(what_) + " payload has " + std::to_string(data_.size()) +
-                              " unexpected trailing bytes");
-  }
-
- private:
-  std::string_view take(std::size_t n) {
-    if (n > data_.size())
-      throw ProtocolError(ProtocolError::Kind::truncated,
-                          std::string(what_) + " payload ends early: a field needs " +
-                              std::to_string(n) + " bytes, " + std::to_string(data_.size()) +
-                              " remain");
-    auto part = data_.substr(0, n);
-    data_.remove_prefix(n);
-    return part;
-  }
-
-  std::string_view data_;
-  const char* what_;
-};
-
-// A count read from the wire, checked against what the remaining bytes could possibly
-// hold, so a forged count cannot make us reserve() gigabytes.
-std::size_t checked_count(Cursor& in, std::size_t min_entry_size, const char* what) {
-  const std::uint32_t count = in.u32();
-  if (count > in.remaining() / min_entry_size)
-    throw ProtocolError(ProtocolError::Kind::malformed,
-                        std::string(what) + " claims " + std::to_string(count) +
-                            " entries but only " + std::to_string(in.remaining()) +
-                            " bytes follow");
-  return count;
 }
 
 // Reads `count` (u32 len, u32 len, bytes, bytes) pairs into EnvEntry/Header records.

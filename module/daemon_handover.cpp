@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,17 +46,42 @@ void SlotHandover::wait_for_turn(int cell) noexcept {
   set_state(cell, CellState::serving);
 }
 
-SlotHandover* map_handovers(std::size_t slots) noexcept {
+HandoverPage map_handovers(std::size_t slots) noexcept {
+  HandoverPage page;
   const std::size_t bytes = sizeof(SlotHandover) * (slots ? slots : 1);
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  auto* handovers = static_cast<SlotHandover*>(memory);
-  for (std::size_t i = 0; i < slots; ++i) new (&handovers[i]) SlotHandover();
-  return handovers;
+  const int fd = memfd_create("gantry-handover", MFD_CLOEXEC);
+  if (fd < 0) return page;
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    close(fd);
+    return page;
+  }
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (memory == MAP_FAILED) {
+    close(fd);
+    return page;
+  }
+  page.slots = static_cast<SlotHandover*>(memory);
+  page.count = slots;
+  page.fd = fd;
+  for (std::size_t i = 0; i < slots; ++i) new (&page.slots[i]) SlotHandover();
+  return page;
 }
 
-void unmap_handovers(SlotHandover* handovers, std::size_t slots) noexcept {
-  if (handovers) munmap(handovers, sizeof(SlotHandover) * (slots ? slots : 1));
+void unmap_handovers(HandoverPage& page) noexcept {
+  if (page.slots) munmap(page.slots, sizeof(SlotHandover) * (page.count ? page.count : 1));
+  if (page.fd >= 0) close(page.fd);
+  page = HandoverPage{};
+}
+
+HandoverPage attach_handovers(int fd) noexcept {
+  HandoverPage page;
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(SlotHandover) != 0) return page;
+  void* memory = mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (memory == MAP_FAILED) return page;
+  page.slots = static_cast<SlotHandover*>(memory);
+  page.count = static_cast<std::size_t>(st.st_size) / sizeof(SlotHandover);
+  return page;  // fd stays the caller's
 }
 
 }  // namespace gantry::module

@@ -15,6 +15,7 @@
 // gives the token when a process died without handing over (a crash), so there is never
 // more than one accepting process per slot and never none for long.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace gantry::module {
@@ -46,9 +47,17 @@ struct SlotHandover {
   bool standby_waiting(int cell) const { return state(1 - cell) == CellState::waiting; }
 };
 
-// One SlotHandover per slot in memory shared with the daemon processes (MAP_SHARED |
-// MAP_ANONYMOUS, made by the parent before it forks them). nullptr on failure.
-SlotHandover* map_handovers(std::size_t slots) noexcept;
-void unmap_handovers(SlotHandover* handovers, std::size_t slots) noexcept;
+// One SlotHandover per slot in memory shared with the daemon processes: a memfd made and
+// mapped MAP_SHARED by the parent, passed to each daemon by the spawner (which did not
+// inherit it). nullptr on failure.
+struct HandoverPage {
+  SlotHandover* slots = nullptr;
+  std::size_t count = 0;
+  int fd = -1;
+};
+HandoverPage map_handovers(std::size_t slots) noexcept;
+void unmap_handovers(HandoverPage& page) noexcept;  // parent: unmaps and closes
+// A daemon process maps the page it was given; .slots is null if it is not one.
+HandoverPage attach_handovers(int fd) noexcept;
 
 }  // namespace gantry::module

@@ -1,8 +1,8 @@
 #include "daemon_process.hpp"
 
-#include <ap_listen.h>
 #include <apr_portable.h>
 #include <http_log.h>
+#include <http_main.h>
 #include <mpm_common.h>
 
 #include <dirent.h>
@@ -26,8 +26,15 @@
 #include <string>
 #include <vector>
 
+#include <chrono>
+
 #include "apache_log.hpp"
+#include "daemon_handover.hpp"
+#include "daemon_table.hpp"
+#include "gantry/daemon_api.hpp"
+#include "gantry/daemon_options.hpp"
 #include "gantry_hooks.h"
+#include "process_title.hpp"
 #include "python_loader.hpp"
 #include "server_facts.hpp"
 
@@ -53,10 +60,14 @@ SlotRecord* own_slot = nullptr;
   _exit(code);
 }
 
+// What this process runs from: the launch the parent sent (never the spawner's own,
+// older configuration) and the group's options re-parsed from its words.
 struct Context {
   server_rec* s;
-  const DaemonGroupRuntime& group;
+  const spawn::LaunchRequest& launch;
+  const DaemonOptions& options;
   unsigned index;
+  const std::string& name() const { return launch.group; }
 };
 
 // One line naming the step, the error and what to change; then the process ends. The
@@ -66,7 +77,7 @@ struct Context {
   ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
                "%s: daemon process %u of group '%s' (pid %ld) cannot start: %s failed: %s;"
                " %s",
-               id, c.index, c.group.name().c_str(), static_cast<long>(getpid()), step.c_str(),
+               id, c.index, c.name().c_str(), static_cast<long>(getpid()), step.c_str(),
                error ? std::strerror(error) : "not permitted", fix.c_str());
   exit_daemon(kStartupFailed);
 }
@@ -86,25 +97,14 @@ void reset_signals() {
   sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-int file_fd(apr_file_t* file) {
-  apr_os_file_t fd = -1;
-  if (!file || apr_os_file_get(&fd, file) != APR_SUCCESS) return -1;
-  return fd;
-}
-
-void close_inherited_descriptors(const Context& c) {
+// The spawner kept nothing it does not need; what a daemon keeps is its own launch's.
+void close_inherited_descriptors(const std::vector<int>& keep) {
   // stdin: the terminal with -DFOREGROUND, or /dev/null. The app never gets the terminal.
   int null_fd = open("/dev/null", O_RDONLY);
   if (null_fd >= 0 && null_fd != 0) {
     dup2(null_fd, 0);
     close(null_fd);
   }
-  // Apache's listeners first through its own API (keeps APR's view consistent).
-  ap_close_listeners();
-
-  std::vector<int> keep = {0, 1, 2, c.group.listen_fd};
-  for (server_rec* v = c.s; v; v = v->next) keep.push_back(file_fd(v->error_log));
-
   std::vector<int> doomed;
   if (DIR* dir = opendir("/proc/self/fd")) {
     const int dir_fd = dirfd(dir);
@@ -112,7 +112,7 @@ void close_inherited_descriptors(const Context& c) {
       char* end = nullptr;
       long fd = std::strtol(entry->d_name, &end, 10);
       if (end == entry->d_name || *end != '\0' || fd == dir_fd) continue;
-      if (std::find(keep.begin(), keep.end(), static_cast<int>(fd)) == keep.end())
+      if (fd > 2 && std::find(keep.begin(), keep.end(), static_cast<int>(fd)) == keep.end())
         doomed.push_back(static_cast<int>(fd));
     }
     closedir(dir);
@@ -120,43 +120,28 @@ void close_inherited_descriptors(const Context& c) {
   for (int fd : doomed) close(fd);
 }
 
-// Overwrites the memory the kernel shows as /proc/PID/cmdline (what `ps` prints) with
-// `title`, and sets the thread name (what `ps -e`/top print, 15 characters).
-void set_process_title(const std::string& title) {
-  prctl(PR_SET_NAME, title.substr(0, 15).c_str(), 0, 0, 0);
-  // arg_start and arg_end are fields 48 and 49 of /proc/self/stat (Linux >= 3.5). Reading
-  // them avoids guessing from process->argv, which Apache rewrites (-k, -D are removed).
-  std::ifstream stat("/proc/self/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return;
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos) return;
-  std::istringstream fields(line.substr(paren + 2));
-  std::string field;
-  unsigned long arg_start = 0, arg_end = 0;
-  for (int n = 3; fields >> field; ++n) {  // the text after ')' starts at field 3
-    if (n == 48) arg_start = std::strtoul(field.c_str(), nullptr, 10);
-    if (n == 49) {
-      arg_end = std::strtoul(field.c_str(), nullptr, 10);
-      break;
-    }
-  }
-  if (!arg_start || arg_end <= arg_start + 1) return;
-  char* area = reinterpret_cast<char*>(arg_start);
-  const std::size_t size = arg_end - arg_start;
-  const std::size_t n = std::min(title.size(), size - 1);  // mod_wsgi also truncates
-  std::memset(area, 0, size);
-  std::memcpy(area, title.data(), n);
+// The parent's current error log takes the place of the one the spawner inherited at the
+// first start (held there by /dev/null): ap_log_error() on the main server, and stderr,
+// write to the log of this generation, rotated or not. Returns the log's descriptor.
+int adopt_error_log(int received) {
+  if (received < 0) return -1;  // ErrorLog syslog: nothing to redirect
+  apr_os_file_t fd = -1;
+  if (ap_server_conf && ap_server_conf->error_log &&
+      apr_os_file_get(&fd, ap_server_conf->error_log) == APR_SUCCESS && fd > 2 && fd != received)
+    dup2(received, fd);
+  dup2(received, 2);
+  if (received != fd && received > 2) close(received);
+  return fd;
 }
 
 void apply_limits(const Context& c) {
-  const DaemonOptions& o = c.group.options();
+  const DaemonOptions& o = c.options;
   auto limit = [&](int resource, std::int64_t value, const char* option) {
     if (value <= 0) return;
     rlimit rl{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
     if (setrlimit(resource, &rl) != 0)
       fail(c, "GANTRY0053", std::string("setting ") + option, errno,
-           std::string("lower or remove ") + option + "= of WSGIDaemonProcess " + c.group.name());
+           std::string("lower or remove ") + option + "= of WSGIDaemonProcess " + c.name());
   };
   limit(RLIMIT_DATA, o.memory_limit, "memory-limit");
   limit(RLIMIT_AS, o.virtual_memory_limit, "virtual-memory-limit");
@@ -167,27 +152,27 @@ void apply_limits(const Context& c) {
     rlimit rl{soft, soft + static_cast<rlim_t>(o.shutdown_timeout.count()) + 1};
     if (setrlimit(RLIMIT_CPU, &rl) != 0)
       fail(c, "GANTRY0053", "setting cpu-time-limit", errno,
-           "lower or remove cpu-time-limit= of WSGIDaemonProcess " + c.group.name());
+           "lower or remove cpu-time-limit= of WSGIDaemonProcess " + c.name());
   }
   if (o.cpu_priority != 0 && setpriority(PRIO_PROCESS, 0, static_cast<int>(o.cpu_priority)) != 0)
     fail(c, "GANTRY0053", "setpriority(" + std::to_string(o.cpu_priority) + ")", errno,
-         "change cpu-priority= of WSGIDaemonProcess " + c.group.name());
+         "change cpu-priority= of WSGIDaemonProcess " + c.name());
   if (o.umask >= 0) umask(static_cast<mode_t>(o.umask));
 }
 
 void enter_chroot(const Context& c) {
-  const std::string& root = c.group.options().chroot;
+  const std::string& root = c.options.chroot;
   if (root.empty()) return;
   if (chroot(root.c_str()) != 0)
     fail(c, "GANTRY0054", "chroot(" + root + ")", errno,
-         "check chroot= of WSGIDaemonProcess " + c.group.name() +
+         "check chroot= of WSGIDaemonProcess " + c.name() +
              " (Apache must start as root and the directory must exist)");
   if (chdir("/") != 0) fail(c, "GANTRY0054", "chdir(/) inside the chroot", errno, "check chroot=");
 }
 
 void drop_privileges(const Context& c) {
-  const DaemonIdentity& id = c.group.identity;
-  const std::string where = "WSGIDaemonProcess " + c.group.name();
+  const spawn::LaunchIdentity& id = c.launch.identity;
+  const std::string where = "WSGIDaemonProcess " + c.name();
   if (id.switch_user) {
     // The user's own supplementary groups (as login would set them), plus the configured ones.
     std::vector<gid_t> groups(64);
@@ -212,20 +197,20 @@ void drop_privileges(const Context& c) {
     // As Apache does for its children: with CoreDumpDirectory, a crash leaves a core, and
     // an Apache child can read a dead daemon's wait status from /proc (the MPM gives the
     // parent only a number that may be an exit status or a signal). (H-C)
-    if (ap_coredumpdir_configured) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (c.launch.core_dumps) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   }
   // Never run an application as root, whatever the configuration says.
   if (getuid() == 0 || geteuid() == 0 || (id.switch_user && setuid(0) == 0)) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
                  "GANTRY0056: daemon process %u of group '%s' (pid %ld) refuses to run as root;"
                  " set user= on %s to an unprivileged account (or Apache's User directive)",
-                 c.index, c.group.name().c_str(), static_cast<long>(getpid()), where.c_str());
+                 c.index, c.name().c_str(), static_cast<long>(getpid()), where.c_str());
     exit_daemon(kStartupFailed);
   }
 }
 
 void set_environment(const Context& c) {
-  const DaemonOptions& o = c.group.options();
+  const DaemonOptions& o = c.options;
   // Like a login: the app sees its own user's HOME/USER/LOGNAME, not root's from the
   // shell that started Apache. Skipped when the uid has no passwd entry.
   if (passwd* pw = getpwuid(getuid())) {
@@ -240,11 +225,11 @@ void set_environment(const Context& c) {
 }
 
 void change_directory(const Context& c) {
-  const DaemonIdentity& id = c.group.identity;
+  const spawn::LaunchIdentity& id = c.launch.identity;
   if (id.home_given) {
     if (chdir(id.home.c_str()) != 0)
       fail(c, "GANTRY0057", "chdir(" + id.home + ")", errno,
-           "check home= of WSGIDaemonProcess " + c.group.name() +
+           "check home= of WSGIDaemonProcess " + c.name() +
                " (it must exist and be searchable by the daemon's user)");
     return;
   }
@@ -258,8 +243,8 @@ void change_directory(const Context& c) {
                  "GANTRY0058: daemon process %u of group '%s' (pid %ld) cannot enter the home"
                  " directory %s of its user (%s), working in / instead; set home= on"
                  " WSGIDaemonProcess %s to choose a directory",
-                 c.index, c.group.name().c_str(), static_cast<long>(getpid()), id.home.c_str(),
-                 std::strerror(error), c.group.name().c_str());
+                 c.index, c.name().c_str(), static_cast<long>(getpid()), id.home.c_str(),
+                 std::strerror(error), c.name().c_str());
 }
 
 DaemonMain load_daemon_entry(const Context& c) {
@@ -271,7 +256,7 @@ DaemonMain load_daemon_entry(const Context& c) {
                  "GANTRY0059: daemon process %u of group '%s' (pid %ld) cannot load the Python"
                  " side %s - install mod_gantry_python.so from the same build next to"
                  " mod_gantry.so and check that libpython can be found",
-                 c.index, c.group.name().c_str(), static_cast<long>(getpid()), why.c_str());
+                 c.index, c.name().c_str(), static_cast<long>(getpid()), why.c_str());
     exit_daemon(kStartupFailed);
   }
   auto entry = reinterpret_cast<DaemonMain>(dlsym(handle, kDaemonEntrySymbol));
@@ -280,7 +265,7 @@ DaemonMain load_daemon_entry(const Context& c) {
                  "GANTRY0059: daemon process %u of group '%s' (pid %ld): %s does not export"
                  " %s() - it is from another build or damaged; reinstall mod_gantry.so and"
                  " mod_gantry_python.so from the same build",
-                 c.index, c.group.name().c_str(), static_cast<long>(getpid()), path.c_str(),
+                 c.index, c.name().c_str(), static_cast<long>(getpid()), path.c_str(),
                  kDaemonEntrySymbol);
     exit_daemon(kStartupFailed);
   }
@@ -289,27 +274,46 @@ DaemonMain load_daemon_entry(const Context& c) {
 
 double seconds(std::chrono::seconds value) { return static_cast<double>(value.count()); }
 
-DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
-                        const DaemonGeneration& generation, const DaemonGroupRuntime& group,
-                        unsigned index) {
-  const DaemonOptions& o = group.options();
+// What the Python side tells applications about the server (the `apache` module...): the
+// parent's figures for its generation, as the launch carried them.
+ServerFacts server_facts(const spawn::LaunchServer& l) {
+  ServerFacts facts;
+  facts.apache_version = l.apache_version;
+  facts.description = l.description;
+  facts.build_date = l.build_date;
+  facts.mpm_name = l.mpm_name;
+  facts.mpm_processes = static_cast<int>(l.mpm_processes);
+  facts.mpm_threads = static_cast<int>(l.mpm_threads);
+  return facts;
+}
+
+DaemonRunSpec make_spec(const Context& c, int listen_fd) {
+  const DaemonOptions& o = c.options;
+  const spawn::LaunchRequest& l = c.launch;
   DaemonRunSpec spec;
-  spec.group = group.name();
-  spec.process_index = index;
-  spec.listen_fd = group.listen_fd;
+  spec.group = l.group;
+  spec.process_index = c.index;
+  spec.listen_fd = listen_fd;
   spec.threads = static_cast<unsigned>(o.threads);
   spec.stack_size = static_cast<std::size_t>(o.stack_size);
-  std::copy(generation.secret.begin(), generation.secret.end(), spec.secret.begin());
+  std::copy(l.secret.begin(), l.secret.end(), spec.secret.begin());
   spec.multiprocess = o.multiprocess;
-  spec.python = global.python;
-  if (!o.python_home.empty()) spec.python.python_home = o.python_home;
-  spec.python.python_path = o.python_path;  // WSGIPythonPath is for embedded mode only
-  spec.python.switch_interval = o.switch_interval;  // so is WSGISwitchInterval (mod_wsgi 6)
-  spec.python.process_group = group.name();
+  spec.python.python_home = l.python.python_home;
+  spec.python.python_path = l.python.python_path;
+  spec.python.optimize = static_cast<int>(l.python.optimize);
+  spec.python.restrict_stdin = l.python.restrict_stdin;
+  spec.python.restrict_stdout = l.python.restrict_stdout;
+  spec.python.restrict_signal = l.python.restrict_signal;
+  spec.python.hash_seed = l.python.hash_seed;
+  spec.python.dont_write_bytecode = l.python.dont_write_bytecode;
+  spec.python.warn_options = l.python.warn_options;
+  spec.python.destroy_interpreter = l.python.destroy_interpreter;
+  spec.python.switch_interval = o.switch_interval;  // WSGISwitchInterval is for embedded mode only
+  spec.python.process_group = l.group;
   spec.python.logger = &process_logger();
-  spec.python.server = daemon_server_facts(global.python.server, static_cast<int>(o.processes),
+  spec.python.server = daemon_server_facts(server_facts(l.server), static_cast<int>(o.processes),
                                            static_cast<int>(o.threads));
-  spec.preload = group.preload;
+  for (const auto& p : l.preload) spec.preload.push_back({p.script, p.application_group, p.callable});
   spec.maximum_requests = static_cast<std::uint64_t>(o.maximum_requests);
   spec.maximum_requests_jitter = static_cast<std::uint64_t>(o.maximum_requests_jitter);
   spec.maximum_memory = static_cast<std::uint64_t>(o.maximum_memory);
@@ -323,32 +327,73 @@ DaemonRunSpec make_spec(server_rec* s, const GlobalConfig& global,
   spec.restart_interval = seconds(o.restart_interval);
   spec.interrupt_timeout = seconds(o.interrupt_timeout);
   spec.deadlock_timeout = seconds(o.deadlock_timeout);
-  spec.socket_timeout = o.socket_timeout.count() > 0 ? seconds(o.socket_timeout)
-                                                     : static_cast<double>(apr_time_sec(s->timeout));
+  spec.socket_timeout = static_cast<double>(l.socket_timeout_ms) / 1000.0;
   spec.response_buffer_size = static_cast<std::size_t>(o.response_buffer_size);
   spec.queue_timeout = seconds(o.queue_timeout);  // H-C: daemon/connection.cpp applies it
   spec.logger = &process_logger();
   return spec;
 }
 
+// A spare shows as one (issue 10): "(wsgi:GROUP) spare", or "DISPLAY-NAME spare".
+std::string spare_title(const Context& c) {
+  const std::string& name = c.options.display_name;
+  return (name.empty() ? "(wsgi:" + c.name() + ")" : name) + " spare";
+}
+
+// The serving title: display-name=, or Apache's command line as the spawner found it.
+void serving_title(const Context& c) {
+  if (c.options.display_name.empty()) restore_process_title();
+  else set_process_title(c.options.display_name);
+}
+
+// Where the process notes its exit (see exit_daemon); null without the table.
+SlotRecord* attach_exit_record(const spawn::LaunchRequest& launch, int table_fd) {
+  DaemonTable* table = table_fd >= 0 ? DaemonTable::attach(table_fd) : nullptr;
+  if (table_fd >= 0) close(table_fd);
+  if (!table || launch.exit_record >= table->size()) return nullptr;
+  return &table->slot(launch.exit_record);
+}
+
+[[noreturn]] void fail_launch(const spawn::LaunchRequest& launch, const std::string& why) {
+  ap_log_error(APLOG_MARK, APLOG_ALERT, 0, ap_server_conf,
+               "GANTRY0087: daemon process %u of group '%s' (pid %ld) cannot start: %s",
+               launch.process_index, launch.group.c_str(), static_cast<long>(getpid()), why.c_str());
+  exit_daemon(kStartupFailed);
+}
+
 }  // namespace
 
-void run_daemon_process(server_rec* s, const GlobalConfig& global,
-                        const DaemonGeneration& generation, const DaemonGroupRuntime& group,
-                        const DaemonStart& start) noexcept {
+void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescriptors& fds) noexcept {
   int status = kStartupFailed;
-  const unsigned process_index = start.process_index;
-  own_slot = &generation.table->slot(start.exit_record);
-  const pid_t parent = getppid();
+  const unsigned process_index = launch.process_index;
+  server_rec* s = ap_server_conf;  // the spawner's copy: used for logging only
   try {
-    const Context c{s, group, process_index};
+    restore_process_title();  // not the spawner's name, even for a moment
     reset_signals();
-    if (start.delay_seconds) sleep(start.delay_seconds);
-    close_inherited_descriptors(c);
-    if (!group.options().display_name.empty()) set_process_title(group.options().display_name);
+    const int error_log = adopt_error_log(fds.error_log);
+    if (s) s->log.level = static_cast<int>(launch.log_level);  // this generation's LogLevel
+    own_slot = attach_exit_record(launch, fds.table);
+    if (!own_slot) fail_launch(launch, "the status table did not come with the launch");
+    // The parent parsed these words already; the same parser gives the same options.
+    const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
+    const Context c{s, launch, options, process_index};
+    SlotHandover* handover = nullptr;
+    if (fds.handover >= 0) {
+      const HandoverPage page = attach_handovers(fds.handover);
+      close(fds.handover);
+      if (!page.slots || launch.handover_slot >= page.count)
+        fail_launch(launch, "the hand-over page did not come with the launch");
+      handover = &page.slots[launch.handover_slot];
+    }
+    if (launch.delay_seconds) sleep(launch.delay_seconds);
+    close_inherited_descriptors({fds.listen, error_log, fds.python_object});
+    if (launch.standby) set_process_title(spare_title(c));
+    else serving_title(c);
     // Loaded while still root and outside any chroot, as Apache loads every module: the
     // build or install directory need not be readable by the daemon's user (a checkout under
     // /root) nor exist inside chroot=. Loading maps libpython; it does not start Python.
+    adopt_python_object(launch.python_object, fds.python_object);
+    const bool inherited_python = python_runtime().initialized;
     DaemonMain entry = load_daemon_entry(c);
     enter_chroot(c);
     apply_limits(c);
@@ -356,38 +401,51 @@ void run_daemon_process(server_rec* s, const GlobalConfig& global,
     // Apache's parent stops its daemons; if it dies without doing so (kill -9, a crash),
     // the kernel sends SIGTERM instead - a graceful stop - so no daemon outlives it. Set
     // after the privilege drop, which clears it; getppid() covers a parent already gone.
+    // (Cloned with CLONE_PARENT, this process's parent is Apache's, not the spawner.)
+    const pid_t parent = getppid();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) exit_daemon(static_cast<int>(DaemonExit::shutdown));
+    if (getppid() != parent || parent == 1) exit_daemon(static_cast<int>(DaemonExit::shutdown));
     set_environment(c);
     change_directory(c);
     // A standby blocks here until the process it replaces hands over (SIGTERM, at the
     // default action, ends the wait when Apache stops).
-    if (start.standby && start.handover) start.handover->wait_for_turn(start.cell);
+    if (launch.standby && handover) {
+      handover->wait_for_turn(static_cast<int>(launch.cell));
+      serving_title(c);
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "GANTRY0060: starting daemon process %u of group '%s' (pid %ld) as uid %ld,"
                  " gid %ld with %ld threads",
-                 process_index, group.name().c_str(), static_cast<long>(getpid()),
+                 process_index, c.name().c_str(), static_cast<long>(getpid()),
                  static_cast<long>(getuid()), static_cast<long>(getgid()),
-                 static_cast<long>(group.options().threads));
-    DaemonRunSpec spec = make_spec(s, global, generation, group, process_index);
-    if (std::atomic<std::uint64_t>* rss = start.rss)
+                 static_cast<long>(options.threads));
+    if (inherited_python)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "GANTRY0086: daemon process %u of group '%s' (pid %ld) inherited the Python of"
+                   " Apache's parent from a spawner started after Python (see GANTRY0082):"
+                   " python-home=, python-path=, lang= and locale= are not applied; stop and"
+                   " start Apache",
+                   process_index, c.name().c_str(), static_cast<long>(getpid()));
+    DaemonRunSpec spec = make_spec(c, fds.listen);
+    if (handover) {
+      std::atomic<std::uint64_t>* rss = &handover->rss[launch.cell];
       spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
-    if (SlotHandover* handover = start.handover)
-    {
-      spec.hand_over = [handover, cell = start.cell] { handover->hand_over(cell); };
-      spec.standby_ready = [handover, cell = start.cell] { return handover->standby_waiting(cell); };
+      if (launch.keeps_standby) {
+        spec.hand_over = [handover, cell = static_cast<int>(launch.cell)] { handover->hand_over(cell); };
+        spec.standby_ready = [handover, cell = static_cast<int>(launch.cell)] { return handover->standby_waiting(cell); };
+      }
     }
     status = entry(spec);
   } catch (const std::exception& e) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
                  "GANTRY0061: daemon process %u of group '%s' (pid %ld) failed while starting:"
                  " %s",
-                 process_index, group.name().c_str(), static_cast<long>(getpid()), e.what());
+                 process_index, launch.group.c_str(), static_cast<long>(getpid()), e.what());
   } catch (...) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
                  "GANTRY0061: daemon process %u of group '%s' (pid %ld) failed while starting:"
                  " unknown exception",
-                 process_index, group.name().c_str(), static_cast<long>(getpid()));
+                 process_index, launch.group.c_str(), static_cast<long>(getpid()));
   }
   // _exit, not exit: Apache's atexit handlers and stdio buffers belong to the parent.
   exit_daemon(status);

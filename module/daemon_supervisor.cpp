@@ -2,9 +2,11 @@
 
 #include <ap_mpm.h>
 #include <apr_strings.h>
+#include <apr_portable.h>
 #include <apr_thread_proc.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <mpm_common.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -22,9 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "build_id.hpp"
 #include "daemon_handover.hpp"
 #include "daemon_identity.hpp"
-#include "daemon_process.hpp"
+#include "daemon_spawner.hpp"
+#include "python_loader.hpp"
 #include "daemon_runtime.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
@@ -347,6 +351,8 @@ class Supervisor {
 
  private:
   void fork_cell(Slot& slot, int cell, bool standby, unsigned delay_seconds);
+  spawn::LaunchRequest make_launch(const DaemonGroupRuntime& g, const Slot& slot, int cell,
+                                   bool standby, unsigned delay_seconds) const;
   void refill(Slot& slot, unsigned delay_seconds);
   // The status-table record a cell's process notes its exit in: the slot's own record for
   // cell 0, a hidden one past the public records for cell 1.
@@ -364,7 +370,7 @@ class Supervisor {
   apr_pool_t* pconf_;
   const GlobalConfig& global_;
   bool stopping_ = false;
-  SlotHandover* handovers_ = nullptr;
+  HandoverPage handovers_;
 };
 
 std::string socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pid_t parent,
@@ -469,7 +475,7 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
       slot.table_slot = g.first_slot + i;
       for (int c = 0; c < 2; ++c) slot.cells[c].slot = &slot, slot.cells[c].index = c;
       // Without the shared page (mmap failed) the group merely goes without standbys.
-      if (handovers_ && keeps_standby(g.options())) slot.handover = &handovers_[slot.table_slot];
+      if (handovers_.slots && keeps_standby(g.options())) slot.handover = &handovers_.slots[slot.table_slot];
     }
   }
   return true;
@@ -557,38 +563,95 @@ void Supervisor::start_all() {
 
 void cell_event(int reason, void* data, int status);
 
+int error_log_fd(server_rec* s) {
+  apr_os_file_t fd = -1;
+  if (!s->error_log || apr_os_file_get(&fd, s->error_log) != APR_SUCCESS) return -1;
+  return fd;
+}
+
+// Everything the spawner needs to start this cell's process as this generation configured
+// it (docs/spawner.md): the spawner's own memory is the first start's.
+spawn::LaunchRequest Supervisor::make_launch(const DaemonGroupRuntime& g, const Slot& slot, int cell,
+                                             bool standby, unsigned delay_seconds) const {
+  spawn::LaunchRequest l;
+  l.generation = generation.generation;
+  l.process_index = slot.index;
+  l.cell = static_cast<std::uint32_t>(cell);
+  l.standby = standby;
+  l.keeps_standby = slot.handover != nullptr;
+  l.delay_seconds = delay_seconds;
+  l.exit_record = static_cast<std::uint32_t>(exit_record(slot, cell));
+  if (handovers_.slots) l.handover_slot = static_cast<std::uint32_t>(slot.table_slot);
+  l.log_level = static_cast<std::uint32_t>(s_->log.level);
+  l.core_dumps = ap_coredumpdir_configured != 0;
+  l.group = g.name();
+  l.option_words = g.decl->args;
+  const DaemonIdentity& id = g.identity;
+  l.identity.switch_user = id.switch_user;
+  l.identity.uid = id.uid;
+  l.identity.gid = id.gid;
+  l.identity.user_name = id.user_name;
+  l.identity.home = id.home;
+  l.identity.home_given = id.home_given;
+  l.identity.extra_groups.assign(id.extra_groups.begin(), id.extra_groups.end());
+  const PythonSettings& py = global_.python;
+  l.python.python_home = g.options().python_home.empty() ? py.python_home : g.options().python_home;
+  l.python.python_path = g.options().python_path;  // WSGIPythonPath is for embedded mode only
+  l.python.optimize = static_cast<std::uint32_t>(py.optimize);
+  l.python.restrict_stdin = py.restrict_stdin;
+  l.python.restrict_stdout = py.restrict_stdout;
+  l.python.restrict_signal = py.restrict_signal;
+  l.python.dont_write_bytecode = py.dont_write_bytecode;
+  l.python.destroy_interpreter = py.destroy_interpreter;
+  l.python.hash_seed = py.hash_seed;
+  l.python.warn_options = py.warn_options;
+  for (const auto& p : g.preload) l.preload.push_back({p.script_path, p.application_group, p.callable});
+  const ServerFacts& facts = py.server;
+  l.server = {facts.apache_version, facts.description, facts.build_date, facts.mpm_name,
+              static_cast<std::uint32_t>(facts.mpm_processes), static_cast<std::uint32_t>(facts.mpm_threads)};
+  l.socket_timeout_ms = static_cast<std::uint64_t>(g.limits.socket_timeout.count());
+  l.secret = generation.secret;
+  l.python_object = python_object_path();
+  static const std::string build = this_build_id();
+  l.build = build;
+  return l;
+}
+
 void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned delay_seconds) {
   const DaemonGroupRuntime& g = group_of(slot);
   Cell& cell = slot.cells[cell_index];
   // The state is set before fork, so the parent never sees a live process without one.
   if (slot.handover)
     slot.handover->set_state(cell_index, standby ? CellState::waiting : CellState::serving);
-  if (handovers_) handovers_[slot.table_slot].rss[cell_index].store(0);
-  apr_proc_t proc{};
-  const apr_status_t rv = apr_proc_fork(&proc, pconf_);
-  if (rv == APR_INCHILD) {
-    exit_watch::leave_child();  // a daemon's own children are the application's business
-    DaemonStart start;
-    start.process_index = slot.index;
-    start.delay_seconds = delay_seconds;
-    start.exit_record = exit_record(slot, cell_index);
-    start.handover = slot.handover;
-    start.cell = cell_index;
-    start.standby = standby;
-    if (handovers_) start.rss = &handovers_[slot.table_slot].rss[cell_index];
-    run_daemon_process(s_, global_, generation, g, start);  // never returns
-  }
-  if (rv != APR_INPARENT) {
-    char reason[120];
-    apr_strerror(rv, reason, sizeof reason);
+  if (handovers_.slots) handovers_.slots[slot.table_slot].rss[cell_index].store(0);
+  std::string error;
+  spawn::LaunchRequest launch = make_launch(g, slot, cell_index, standby, delay_seconds);
+  LaunchDescriptors fds;
+  fds.listen = g.listen_fd;
+  fds.table = generation.table->fd();
+  fds.handover = handovers_.slots ? handovers_.fd : -1;
+  fds.error_log = error_log_fd(s_);
+  fds.python_object = held_python_object_fd();
+  const apr_time_t asked = apr_time_now();
+  const pid_t pid = spawn_daemon(s_, launch, fds, error);
+  explicit_bzero(launch.secret.data(), launch.secret.size());
+  if (pid > 0)
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s_,
+                 "GANTRY0089: %s %u of group '%s' is pid %ld, started through the spawner in"
+                 " %ld us",
+                 standby ? "spare for daemon process" : "daemon process", slot.index,
+                 g.name().c_str(), static_cast<long>(pid), static_cast<long>(apr_time_now() - asked));
+  if (pid <= 0) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s_,
-                 "GANTRY0064: cannot fork daemon process %u of group '%s': %s; retrying within"
+                 "GANTRY0064: cannot start daemon process %u of group '%s': %s; retrying within"
                  " about 10 s - check the process limit (ulimit -u, systemd TasksMax) and memory",
-                 slot.index, g.name().c_str(), reason);
+                 slot.index, g.name().c_str(), error.c_str());
     cell.alive = false;
     if (slot.handover) slot.handover->set_state(cell_index, CellState::empty);
     return;
   }
+  apr_proc_t proc{};
+  proc.pid = pid;
   exit_watch::track(proc.pid);
   cell.proc = proc;
   cell.alive = true;
@@ -666,7 +729,7 @@ void Supervisor::on_event(Cell& cell, int reason, int status) {
                               : cause.describe();
       // The daemon names its RSS when it exits on its own; for a death it did not see
       // coming, the last RSS it noted is the best there is.
-      if (const std::uint64_t rss = handovers_ ? handovers_[slot.table_slot].rss[cell.index].load() : 0) {
+      if (const std::uint64_t rss = handovers_.slots ? handovers_.slots[slot.table_slot].rss[cell.index].load() : 0) {
         char text[64];
         std::snprintf(text, sizeof text, " (RSS %.1f MiB after its last request)",
                       static_cast<double>(rss) / (1024.0 * 1024.0));
@@ -966,8 +1029,7 @@ void Supervisor::cleanup() {
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_DESTROY_CONFIG) retire();
   else stop();
   // The daemons keep their own mapping of the hand-over page; the parent is done with it.
-  unmap_handovers(handovers_, slots.size());
-  handovers_ = nullptr;
+  unmap_handovers(handovers_);
   for (Slot& slot : slots) slot.handover = nullptr;
 }
 
@@ -1020,6 +1082,13 @@ int start_daemon_groups(apr_pool_t* pconf, apr_pool_t* ptemp, server_rec* s,
     if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) return OK;
     exit_watch::install(pconf);
     adopt_retired(s, pconf);
+    // The spawner is forked here, at the first real pass, before Python can start in the
+    // parent (lifecycle.cpp starts it after this) and before any secret exists. Also when
+    // there is no daemon group yet but Python will run in the parent: a group a graceful
+    // restart adds later still gets a clean spawner.
+    const bool python_in_parent = !global.lazy_initialization_on() && !global.restrict_embedded_on();
+    if ((!global.daemon_groups.empty() || python_in_parent) && !prepare_spawner(pconf, s))
+      return global.daemon_groups.empty() ? OK : HTTP_INTERNAL_SERVER_ERROR;
     if (global.daemon_groups.empty()) return OK;
 
     auto* supervisor = new (apr_palloc(pconf, sizeof(Supervisor))) Supervisor(s, pconf, global);
@@ -1037,6 +1106,7 @@ int start_daemon_groups(apr_pool_t* pconf, apr_pool_t* ptemp, server_rec* s,
 void daemon_child_init(apr_pool_t*, server_rec* s) {
   run_guarded_void(s, "daemon child init", [&] {
     exit_watch::leave_child();
+    close_spawner_in_child();  // only the parent may ask for daemon processes
     if (!current_generation) return;
     // Only daemon processes accept. An Apache child holding a listener open would also
     // keep a drained generation's socket accepting connections nobody will serve.

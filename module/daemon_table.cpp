@@ -1,6 +1,8 @@
 #include "daemon_table.hpp"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -97,18 +99,49 @@ int SlotRecord::own_exit(pid_t pid) const noexcept {
 
 DaemonTable* DaemonTable::create(std::size_t slots) {
   const std::size_t bytes = sizeof(DaemonTable) + slots * sizeof(SlotRecord);
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED)
-    throw std::system_error(errno, std::generic_category(), "mmap of the daemon status table");
+  // A memfd, not an anonymous mapping: the daemon processes are started by the spawner,
+  // which did not inherit this generation's memory; it passes them the descriptor.
+  const int fd = memfd_create("gantry-daemon-table", MFD_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create for the daemon status table");
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    const int error = errno;
+    close(fd);
+    throw std::system_error(error, std::generic_category(), "sizing the daemon status table");
+  }
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (memory == MAP_FAILED) {
+    const int error = errno;
+    close(fd);
+    throw std::system_error(error, std::generic_category(), "mmap of the daemon status table");
+  }
   auto* table = new (memory) DaemonTable();
   table->slots_ = slots;
   table->bytes_ = bytes;
+  table->fd_ = fd;
   for (std::size_t i = 0; i < slots; ++i) new (table->records() + i) SlotRecord();
   return table;
 }
 
+DaemonTable* DaemonTable::attach(int fd) noexcept {
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(DaemonTable)) return nullptr;
+  const auto bytes = static_cast<std::size_t>(st.st_size);
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  auto* table = static_cast<DaemonTable*>(memory);
+  // The header was written by the parent; the mapping's own size bounds what is used.
+  if (table->bytes_ != bytes || table->slots_ != (bytes - sizeof(DaemonTable)) / sizeof(SlotRecord)) {
+    munmap(memory, bytes);
+    return nullptr;
+  }
+  return table;
+}
+
 void DaemonTable::destroy(DaemonTable* table) noexcept {
-  if (table) munmap(table, table->bytes_);
+  if (!table) return;
+  const int fd = table->fd_;
+  munmap(table, table->bytes_);
+  if (fd >= 0) close(fd);
 }
 
 }  // namespace gantry::module

@@ -8,8 +8,9 @@
 // its error line ("killed by SIGKILL (possibly the OOM killer)"), so the operator reads the
 // cause next to the failed URL instead of correlating two log lines by hand.
 //
-// Memory: an anonymous MAP_SHARED mapping made by the parent in post_config, before the
-// MPM forks the children, so every child of that generation sees the parent's updates.
+// Memory: a MAP_SHARED mapping of a memfd made by the parent in post_config, before the
+// MPM forks the children, so every child of that generation sees the parent's updates; the
+// daemon processes map the same memfd, which the spawner hands them (docs/spawner.md).
 // One writer (the parent's main thread); many readers. Each record is guarded by a
 // sequence counter so a reader never mixes two updates.
 #include <sys/types.h>
@@ -85,7 +86,12 @@ class DaemonTable {
  public:
   // Maps a table of `slots` records. Throws std::system_error.
   static DaemonTable* create(std::size_t slots);
+  // Unmaps it and closes its descriptor (only the one that created it: the parent).
   static void destroy(DaemonTable* table) noexcept;
+  // Maps the table whose memfd a daemon process was given; nullptr if it is not one.
+  static DaemonTable* attach(int fd) noexcept;
+  // The memfd behind the mapping: meaningful in the parent, which created it, only.
+  int fd() const { return fd_; }
 
   std::size_t size() const { return slots_; }
   SlotRecord& slot(std::size_t i) { return records()[i]; }
@@ -99,6 +105,7 @@ class DaemonTable {
   }
   std::size_t slots_ = 0;
   std::size_t bytes_ = 0;
+  int fd_ = -1;  // meaningful in the parent only (shared memory: a daemon sees the parent's number)
 };
 
 // "SIGKILL", "SIGSEGV", ... ("signal 42" for others).

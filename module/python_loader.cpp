@@ -20,7 +20,12 @@ PythonRuntime& python_runtime() {
   return runtime;
 }
 
+namespace {
+std::string path_override;  // adopt_python_object(): the parent's path for this daemon
+}  // namespace
+
 std::string python_object_path() {
+  if (!path_override.empty()) return path_override;
   Dl_info info{};
   if (!dladdr(reinterpret_cast<void*>(&wsgi_module), &info) || !info.dli_fname) return kPythonObjectName;
   std::string self(info.dli_fname);
@@ -35,6 +40,18 @@ int held_fd = -1;  // see hold_python_object(); inherited by every forked proces
 void hold_python_object() {
   if (held_fd >= 0) close(held_fd);
   held_fd = open(python_object_path().c_str(), O_RDONLY | O_CLOEXEC);  // -1: the path is reported later
+}
+
+int held_python_object_fd() { return held_fd; }
+
+void adopt_python_object(const std::string& path, int fd) {
+  path_override = path;
+  held_fd = fd;
+}
+
+void drop_python_object() {
+  if (held_fd >= 0) close(held_fd);
+  held_fd = -1;
 }
 
 void* open_python_object(std::string& error) {

@@ -32,6 +32,17 @@ std::string python_object_path();
 // inherited descriptor, even when its directory is not searchable by their user.
 void hold_python_object();
 
+// The descriptor hold_python_object() keeps (-1 if none): the parent sends it with every
+// launch, because the spawner holds only the one of the first start.
+int held_python_object_fd();
+
+// In a daemon process started by the spawner: load the Python object from `path` (the
+// parent's current one), else through `fd` (-1: none), not from what the spawner inherited.
+void adopt_python_object(const std::string& path, int fd);
+
+// In the spawner: forget the descriptor inherited from the parent (closed).
+void drop_python_object();
+
 // dlopen()s the Python object: by its path, else through the descriptor from
 // hold_python_object(). nullptr with `error` set on failure.
 void* open_python_object(std::string& error);

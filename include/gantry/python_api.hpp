@@ -23,6 +23,9 @@ inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
 // Process-wide Python settings (WSGIPython* directives, or a daemon group's options).
+// Daemon processes receive them in the spawner's launch message (gantry/spawn_protocol.hpp,
+// filled in module/daemon_supervisor.cpp, read in module/daemon_process.cpp): a field added
+// here must be carried there too, or daemons silently get its default.
 struct PythonSettings {
   std::string python_home;                // WSGIPythonHome / python-home=; empty = default
   std::vector<std::string> python_path;   // WSGIPythonPath / python-path=, in order

@@ -30,9 +30,10 @@ def _ppid(pid: int) -> int:
 
 def mpm_children(apache: "harness.Apache") -> list[int]:
     """The parent's children that serve HTTP (daemon processes need display-name= to be told
-    apart: they are named (wsgi:GROUP))."""
+    apart: they are named (wsgi:GROUP); Gantry's daemon spawner is (gantry-spawner))."""
     return [pid for pid in apache.child_pids()
-            if _ppid(pid) == apache.pid and not daemon_procs.cmdline(pid).startswith("(wsgi:")]
+            if _ppid(pid) == apache.pid and not daemon_procs.cmdline(pid).startswith("(wsgi:")
+            and daemon_procs.cmdline(pid) != "(gantry-spawner)"]
 
 
 def wait_started(apache: "harness.Apache", timeout: float = 20.0) -> list[int]:

@@ -54,9 +54,16 @@ def maps_python(pid: int) -> list[str]:
 
 
 def group_pids(apache: "harness.Apache", group: str) -> list[int]:
-    """Live processes of `apache` named (wsgi:GROUP) (display-name=%{GROUP})."""
+    """Live serving processes of `apache` named (wsgi:GROUP) (display-name=%{GROUP}); a
+    spare, "(wsgi:GROUP) spare" until it takes over, is not one of them."""
     tag = f"(wsgi:{group})"
-    return [pid for pid in apache.child_pids() if cmdline(pid).startswith(tag)]
+    return [pid for pid in apache.child_pids()
+            if cmdline(pid).startswith(tag) and cmdline(pid) != f"{tag} spare"]
+
+
+def spare_pids(apache: "harness.Apache", group: str) -> list[int]:
+    """The spares of GROUP (display-name=%{GROUP}) waiting to take over."""
+    return [pid for pid in apache.child_pids() if cmdline(pid) == f"(wsgi:{group}) spare"]
 
 
 def daemon_pids(apache: "harness.Apache") -> list[int]:

@@ -14,7 +14,6 @@
 #include "protocol_test_support.hpp"
 
 namespace p = gantry::protocol;
-using p::testing::error_kind;
 using p::testing::payload_of;
 using gantry::AuthAnswer;
 using gantry::AuthCall;

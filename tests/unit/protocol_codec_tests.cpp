@@ -6,11 +6,9 @@
 #include <random>
 
 #include "gantry/protocol.hpp"
-
 #include "protocol_test_support.hpp"
 
 namespace p = gantry::protocol;
-using p::testing::error_kind;
 using p::testing::payload_of;
 using p::ProtocolError;
 

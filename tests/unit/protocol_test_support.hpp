@@ -1,25 +1,14 @@
 #pragma once
-// Helpers the protocol unit tests share.
+// Helpers the frame codec tests share (error_kind comes from protocol_error_kind.hpp).
 #include <boost/test/unit_test.hpp>
 
 #include <string>
 #include <string_view>
 
 #include "gantry/protocol.hpp"
+#include "protocol_error_kind.hpp"
 
 namespace gantry::protocol::testing {
-
-// The kind of ProtocolError `f` throws; fails the test if it throws nothing.
-template <class F>
-ProtocolError::Kind error_kind(F&& f) {
-  try {
-    f();
-  } catch (const ProtocolError& e) {
-    return e.kind();
-  }
-  BOOST_FAIL("no ProtocolError thrown");
-  return ProtocolError::Kind::malformed;
-}
 
 // The payload of one encoded frame (its header checked against its size).
 inline std::string_view payload_of(const std::string& frame) {

@@ -1,0 +1,66 @@
+"""What starting daemon processes through the spawner costs (docs/spawner.md).
+
+    GANTRY_MODULES_DIR=build/modules python3 bench/spawner_latency.py [on|off]
+
+Starts one Apache (event MPM, LogLevel debug) with a group recycled every 2 requests
+(`off`: WSGILazyInitialization Off, Python in the parent; `on`, the default:
+WSGIRestrictEmbedded On), sends 80 requests and prints: the time Apache's parent spends per
+launch (GANTRY0089, debug), the time from a recycle decision (GANTRY0204) to the next
+process ready (GANTRY0203), and the spawner's RSS/PSS/USS. Pointing GANTRY_MODULES_DIR at a
+build from before the spawner needs its fork timed with a GANTRY0089 line of the same form.
+"""
+import datetime
+import re
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+import daemon_procs  # noqa: E402
+import harness  # noqa: E402
+
+LAZY = sys.argv[1] if len(sys.argv) > 1 else "on"
+CONFIG = ("WSGILazyInitialization Off\n" if LAZY == "off" else "WSGIRestrictEmbedded On\n") + """
+WSGIDaemonProcess m display-name=%{GROUP} processes=1 threads=1 maximum-requests=2
+WSGIScriptAlias /m @APPS@/spawner.wsgi process-group=m application-group=%{GLOBAL}
+"""
+
+def ts(line):
+    m = re.match(r"\[(\w+ \w+ \d+ [\d:.]+ \d+)\]", line)
+    return datetime.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S.%f %Y").timestamp()
+
+a = harness.Apache(CONFIG, mpm="event", name="measure", log_level="debug")
+a.start()
+try:
+    for _ in range(80):
+        assert a.get("/m").status == 200
+    lines = a.log_text().splitlines()
+    spawn = [int(m.group(1)) for l in lines if (m := re.search(r"GANTRY0089: .* in (\d+) us", l))]
+    # Decision (GANTRY0204: the daemon logs it is exiting) -> the next GANTRY0203 (ready) of another pid.
+    lat = []
+    for i, l in enumerate(lines):
+        m = re.search(r"GANTRY0204: daemon process exiting: group m, pid (\d+)", l)
+        if not m:
+            continue
+        for l2 in lines[i + 1:]:
+            m2 = re.search(r"GANTRY0203: daemon process ready: group m, pid (\d+)", l2)
+            if m2 and m2.group(1) != m.group(1):
+                lat.append((ts(l2) - ts(l)) * 1000)
+                break
+    spawners = [p for p in a.child_pids() if daemon_procs.cmdline(p) == "(gantry-spawner)"]
+    def rollup(pid):
+        out = {}
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            k, _, v = line.partition(":")
+            if v.strip().endswith("kB"):
+                out[k] = int(v.split()[0])
+        return out
+    print(f"lazy={LAZY} module={harness.gantry_module_path()}")
+    print(f"spawn/fork in parent: n={len(spawn)} median={statistics.median(spawn)} us p90={sorted(spawn)[int(len(spawn)*0.9)]} us max={max(spawn)} us")
+    print(f"recycle decision -> next process ready: n={len(lat)} median={statistics.median(lat):.1f} ms p90={sorted(lat)[int(len(lat)*0.9)]:.1f} ms")
+    for p in spawners:
+        r = rollup(p)
+        print(f"spawner pid {p}: RSS {r['Rss']} kB, PSS {r['Pss']} kB, USS {r.get('Private_Clean',0)+r.get('Private_Dirty',0)} kB")
+finally:
+    a.stop()
+    a.cleanup()
