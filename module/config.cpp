@@ -98,6 +98,10 @@ extern "C" void* gantry_merge_dir_config(apr_pool_t* p, void* base_v, void* add_
     merged->handler_scripts = apr_array_append(p, add->handler_scripts, base->handler_scripts);
   else
     merged->handler_scripts = pick(add->handler_scripts, base->handler_scripts);
+  merged->access_script = pick(add->access_script, base->access_script);
+  merged->auth_user_script = pick(add->auth_user_script, base->auth_user_script);
+  merged->auth_group_script = pick(add->auth_group_script, base->auth_group_script);
+  merged->group_authoritative = pick(add->group_authoritative, base->group_authoritative);
   return merged;
 }
 

@@ -50,6 +50,14 @@ struct ScriptFileConf {
   Flag pass_authorization = Flag::unset;    // pass-authorization= (handler scripts only)
 };
 
+// WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: the script and where it
+// runs (module/auth_providers.cpp).
+struct AuthScript {
+  const char* path = nullptr;
+  const char* application_group = nullptr;  // application-group=, unresolved; null = %{GLOBAL}
+  const char* process_group = nullptr;      // process-group= (Gantry only); null = embedded
+};
+
 struct DirConfig {
   const char* process_group = nullptr;      // WSGIProcessGroup, unresolved (%{...} kept)
   const char* application_group = nullptr;  // WSGIApplicationGroup, unresolved
@@ -72,6 +80,10 @@ struct DirConfig {
   const ScriptFileConf* dispatch_script = nullptr;
   // WSGIHandlerScript: of const ScriptFileConf*, this context's own first after merging.
   apr_array_header_t* handler_scripts = nullptr;
+  const AuthScript* access_script = nullptr;      // WSGIAccessScript
+  const AuthScript* auth_user_script = nullptr;   // WSGIAuthUserScript
+  const AuthScript* auth_group_script = nullptr;  // WSGIAuthGroupScript
+  Flag group_authoritative = Flag::unset;         // WSGIGroupAuthoritative (see auth_providers.cpp)
 };
 
 struct ScriptAlias {

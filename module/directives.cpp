@@ -349,10 +349,25 @@ void set_restrict_process(const Context& c) {
   c.dir->restrict_process = list;
 }
 
-// Authentication/dispatch scripts: a path plus name=value options.
-void inert_script(const Context& c) {
-  if (c.words().empty()) c.fail(kMissingArgument, "requires a script path");
-  c.note_inert();
+// WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript FILE [application-group=NAME]
+// [process-group=NAME]. process-group= is Gantry's: the check runs in that daemon group.
+const AuthScript* auth_script(const Context& c) {
+  const auto words = c.words();
+  if (words.empty() || !*words[0])
+    c.fail(kMissingArgument, std::string("requires a script path: ") + c.spec.name +
+           " FILE [application-group=NAME] [process-group=NAME]");
+  auto* script = new (apr_pcalloc(c.cmd->pool, sizeof(AuthScript))) AuthScript();
+  script->path = words[0];
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    if (!group_option(c, words[i], &script->process_group, &script->application_group))
+      c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
+             "'; accepted: application-group=NAME, process-group=NAME");
+  }
+  if (script->process_group && group_is_global(script->process_group)) script->process_group = nullptr;
+  if (script->process_group && !c.global().find_daemon_group(script->process_group))
+    c.fail(kUndefinedGroup, std::string("process group '") + script->process_group +
+           "' is not defined yet; declare it with WSGIDaemonProcess before this line");
+  return script;
 }
 
 // ---- mod_wsgi 6 directives without an effect in this design ---------------------------
@@ -535,14 +550,18 @@ constexpr DirectiveSpec kDirectives[] = {
    [](const Context& c) { set_dispatch_script(c.cmd, c.dir, c.arg); }},
 
   // Authentication and access control.
-  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::refused,
-   "Location of WSGI host access script file.", inert_script},
-  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::refused,
-   "Location of WSGI user auth script file.", inert_script},
-  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::refused,
-   "Location of WSGI group auth script file.", inert_script},
-  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::refused,
-   "Enable/Disable as being authoritative on groups.", inert_on_off},
+  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::implemented,
+   "Location of WSGI host access script file.",
+   [](const Context& c) { c.dir->access_script = auth_script(c); }},
+  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::implemented,
+   "Location of WSGI user auth script file.",
+   [](const Context& c) { c.dir->auth_user_script = auth_script(c); }},
+  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::implemented,
+   "Location of WSGI group auth script file.",
+   [](const Context& c) { c.dir->auth_group_script = auth_script(c); }},
+  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::implemented,
+   "Enable/Disable as being authoritative on groups.",
+   [](const Context& c) { c.dir->group_authoritative = c.on_off(); }},
 
   // mod_wsgi 6 only.
   {"WSGIPerInterpreterGIL", TAKE1, Where::global_only, Support::inert,

@@ -80,6 +80,10 @@ const char* apache_version() {
   return version.c_str();
 }
 
+const char* expand_group_spec(request_rec* r, const char* spec, const char* missing) {
+  return expand_spec(r, spec, missing);
+}
+
 const char* server_group_name(request_rec* r) {
   const char* host = r->server->server_hostname ? r->server->server_hostname : "";
   const apr_port_t port = ap_get_server_port(r);
@@ -115,10 +119,6 @@ void apply_handler_script(request_rec* r, const ScriptFileConf& handler, Request
   if (handler.application_group) plan.application_group = expand_spec(r, handler.application_group, "");
   plan.callable_object = "handle_request";
   if (handler.pass_authorization != Flag::unset) plan.pass_authorization = handler.pass_authorization == Flag::on;
-}
-
-const char* expand_group_spec(request_rec* r, const char* spec, const char* missing) {
-  return expand_spec(r, spec, missing);
 }
 
 void add_cgi_environ(request_rec* r) {

@@ -34,10 +34,6 @@ RequestPlan plan_request(request_rec* r, const DirConfig& dir, const ScriptAlias
 // callable mod_wsgi calls in handler scripts (handle_request).
 void apply_handler_script(request_rec* r, const ScriptFileConf& handler, RequestPlan& plan);
 
-// Expands a %{...} group/callable spec for request `r` (a literal comes back as it is);
-// `missing` is what an unset %{ENV:var} yields.
-const char* expand_group_spec(request_rec* r, const char* spec, const char* missing);
-
 // Fills r->subprocess_env with the CGI variables Apache computes (common + CGI vars) and
 // keeps SCRIPT_NAME/PATH_INFO as mod_wsgi.script_name/path_info.
 void add_cgi_environ(request_rec* r);
@@ -45,6 +41,11 @@ void add_cgi_environ(request_rec* r);
 // Applies mod_wsgi's adjustments and mod_wsgi.* keys, then copies r->subprocess_env out.
 // May be called again after the plan changed (WSGIDispatchScript).
 std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan);
+
+// A process/application group spec (%{GLOBAL}, %{SERVER}, %{RESOURCE}, %{ENV:var} or a
+// name) resolved for `r`; "" is the main interpreter / embedded. An unset %{ENV:var}
+// yields `missing`.
+const char* expand_group_spec(request_rec* r, const char* spec, const char* missing);
 
 // mod_wsgi's %{SERVER}: "host" or "host:port" for a non-default port.
 const char* server_group_name(request_rec* r);

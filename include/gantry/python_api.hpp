@@ -6,17 +6,20 @@
 // stale sibling .so.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gantry/auth_check.hpp"
 #include "gantry/channel.hpp"
 #include "gantry/log.hpp"
 #include "gantry/server_facts.hpp"
 
 namespace gantry {
 
-inline constexpr std::uint32_t kPythonAbi = 2;  // 2: PythonSettings.server, shutdown_for
+// 2: PythonSettings.server, shutdown_for; 3: run_auth_script; 4: run_dispatch.
+inline constexpr std::uint32_t kPythonAbi = 4;
 inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
@@ -92,6 +95,12 @@ struct PythonApi {
   // "maximum_requests", "shutdown_signal", ...; "" when unknown, as in Apache children), then
   // the atexit handlers. Once per process; later calls (and shutdown()) are no-ops.
   void (*shutdown_for)(std::string_view reason);
+  // WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: loads the script into its
+  // application group (the loader requests use) and calls query.call's function with a
+  // dict built from `environ` (strings; no wsgi.input) plus wsgi.errors and the version
+  // tuples. Exceptions and wrong return types are logged to `log` (with the script path
+  // and the traceback) and answered AuthAnswer::error. Never throws; takes the GIL itself.
+  AuthReply (*run_auth_script)(const AuthQuery& query, std::span<const EnvEntry> environ, Logger& log);
   // WSGIDispatchScript: loads `script` (script_path, application_group = the interpreter it
   // runs in, reload_on_change) and calls its process_group(), application_group() and
   // callable_object() with an environ made from channel.environ() (plus wsgi.errors), filling
