@@ -19,7 +19,7 @@ using namespace wire;
 
 namespace {
 
-constexpr std::size_t kMaxFrameType = static_cast<std::size_t>(FrameType::abort);
+constexpr std::size_t kMaxFrameType = static_cast<std::size_t>(FrameType::auth_reply);
 
 // Appends a header with a placeholder length; returns where it starts.
 std::size_t begin_frame(std::string& out, FrameType type) {
@@ -51,12 +51,24 @@ void append_pair(std::string& out, std::string_view a, std::string_view b) {
   out.append(b);
 }
 
+// Reads `count` (u32 len, u32 len, bytes, bytes) pairs into EnvEntry/Header records.
+template <class Pair>
+void read_pairs(Cursor& in, std::size_t count, std::vector<Pair>& out) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint32_t first_length = in.u32();
+    const std::uint32_t second_length = in.u32();
+    const std::string_view first = in.bytes(first_length);
+    const std::string_view second = in.bytes(second_length);
+    out.push_back({std::string(first), std::string(second)});
+  }
+}
+
 }  // namespace
 
 std::string frame_name(std::uint8_t type) {
   static constexpr const char* kNames[] = {
       nullptr, "HELLO", "REQUEST", "BODY", "BODY_END", "READ_MORE", "RESPONSE_START",
-      "DATA", "FILE", "FLUSH", "LOG", "END", "ABORT"};
+      "DATA", "FILE", "FLUSH", "LOG", "END", "ABORT", "AUTH_QUERY", "AUTH_REPLY"};
   if (type >= 1 && type <= kMaxFrameType) return kNames[type];
   return "type " + std::to_string(type);
 }
@@ -75,6 +87,8 @@ std::size_t max_payload(FrameType type) {
     case FrameType::log: return 1 + kMaxLogMessage;
     case FrameType::end: return 1;
     case FrameType::abort: return 1 + kMaxLogMessage;
+    case FrameType::auth_query: return kMaxFramePayload;
+    case FrameType::auth_reply: return kMaxFramePayload;
   }
   return 0;
 }
@@ -216,13 +230,7 @@ RequestMessage decode_request(std::string_view payload) {
   message.traits.run_once = (bits & 4) != 0;
   const std::size_t count = checked_count(in, 8, "REQUEST environ");
   message.environ.reserve(count + 4);  // + room for what the daemon adds (add_environ)
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint32_t key_length = in.u32();
-    const std::uint32_t value_length = in.u32();
-    const std::string_view key = in.bytes(key_length);
-    const std::string_view value = in.bytes(value_length);
-    message.environ.push_back({std::string(key), std::string(value)});
-  }
+  read_pairs(in, count, message.environ);
   in.expect_end();
   return message;
 }
@@ -261,13 +269,7 @@ ResponseStart decode_response_start(std::string_view payload) {
   response.status = std::string(in.bytes(in.u32()));
   const std::size_t count = checked_count(in, 8, "RESPONSE_START headers");
   response.headers.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint32_t name_length = in.u32();
-    const std::uint32_t value_length = in.u32();
-    const std::string_view name = in.bytes(name_length);
-    const std::string_view value = in.bytes(value_length);
-    response.headers.push_back({std::string(name), std::string(value)});
-  }
+  read_pairs(in, count, response.headers);
   in.expect_end();
   return response;
 }
@@ -334,6 +336,81 @@ AbortMessage decode_abort(std::string_view payload) {
     throw ProtocolError(ProtocolError::Kind::malformed,
                         "ABORT carries unknown kind " + std::to_string(kind));
   return {static_cast<ChannelError::Kind>(kind), in.rest()};
+}
+
+// ---- AUTH_QUERY / AUTH_REPLY ------------------------------------------------------------
+
+namespace {
+
+void append_string(std::string& out, std::string_view text) {
+  append_u32(out, static_cast<std::uint32_t>(std::min<std::size_t>(text.size(), UINT32_MAX)));
+  out.append(text);
+}
+
+std::string_view take_string(Cursor& in) { return in.bytes(in.u32()); }
+
+}  // namespace
+
+void append_auth_query(std::string& out, const AuthQuery& query, std::span<const EnvEntry> environ) {
+  const std::size_t at = begin_frame(out, FrameType::auth_query);
+  append_u8(out, static_cast<std::uint8_t>(query.call));
+  append_u8(out, query.reload_on_change ? 1 : 0);
+  append_u8(out, 0);
+  append_u8(out, 0);
+  for (std::string_view text : {std::string_view(query.script_path), std::string_view(query.application_group),
+                                std::string_view(query.user), std::string_view(query.argument)})
+    append_string(out, text);
+  append_u32(out, static_cast<std::uint32_t>(environ.size()));
+  for (const EnvEntry& entry : environ) append_pair(out, entry.key, entry.value);
+  end_frame(out, at, FrameType::auth_query);
+}
+
+AuthQueryMessage decode_auth_query(std::string_view payload) {
+  Cursor in(payload, "AUTH_QUERY");
+  AuthQueryMessage message;
+  const std::uint8_t call = in.u8();
+  const std::uint8_t flags = in.u8();
+  if (call < static_cast<std::uint8_t>(AuthCall::allow_access) ||
+      call > static_cast<std::uint8_t>(AuthCall::groups_for_user))
+    throw ProtocolError(ProtocolError::Kind::malformed, "AUTH_QUERY names unknown call " + std::to_string(call));
+  if ((flags & ~1u) != 0 || in.bytes(2) != std::string_view("\0\0", 2))
+    throw ProtocolError(ProtocolError::Kind::malformed, "AUTH_QUERY has unknown flag or reserved bits");
+  message.query.call = static_cast<AuthCall>(call);
+  message.query.reload_on_change = (flags & 1) != 0;
+  message.query.script_path = take_string(in);
+  message.query.application_group = take_string(in);
+  message.query.user = take_string(in);
+  message.query.argument = take_string(in);
+  const std::size_t count = checked_count(in, 8, "AUTH_QUERY environ");
+  message.environ.reserve(count);
+  read_pairs(in, count, message.environ);
+  in.expect_end();
+  return message;
+}
+
+void append_auth_reply(std::string& out, const AuthReply& reply) {
+  const std::size_t at = begin_frame(out, FrameType::auth_reply);
+  append_u8(out, static_cast<std::uint8_t>(reply.answer));
+  append_u8(out, 0);
+  append_u8(out, 0);
+  append_u8(out, 0);
+  append_u32(out, static_cast<std::uint32_t>(reply.values.size()));
+  for (const std::string& value : reply.values) append_string(out, value);
+  end_frame(out, at, FrameType::auth_reply);
+}
+
+AuthReply decode_auth_reply(std::string_view payload) {
+  Cursor in(payload, "AUTH_REPLY");
+  AuthReply reply;
+  const std::uint8_t answer = in.u8();
+  if (answer > static_cast<std::uint8_t>(AuthAnswer::error) || in.bytes(3) != std::string_view("\0\0\0", 3))
+    throw ProtocolError(ProtocolError::Kind::malformed, "AUTH_REPLY has an unknown answer or reserved bits");
+  reply.answer = static_cast<AuthAnswer>(answer);
+  const std::size_t count = checked_count(in, 4, "AUTH_REPLY values");
+  reply.values.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) reply.values.emplace_back(take_string(in));
+  in.expect_end();
+  return reply;
 }
 
 }  // namespace gantry::protocol

@@ -90,9 +90,15 @@ SocketChannel::SocketChannel(int fd, const protocol::Secret& secret,
   const std::size_t after_hello = receive_hello(fd, secret, options_.socket_timeout, first);
   reader_.preload(std::string_view(first.data() + kHeaderSize + protocol::kHelloPayload, after_hello));
   const auto frame = reader_.read(options_.socket_timeout);
+  if (frame.header.type == FrameType::auth_query) {
+    auto message = protocol::decode_auth_query(frame.payload);
+    environ_ = std::move(message.environ);
+    auth_query_ = std::move(message.query);
+    return;
+  }
   if (frame.header.type != FrameType::request)
     throw ProtocolError(ProtocolError::Kind::unexpected_frame,
-                        "expected REQUEST after HELLO, got " +
+                        "expected REQUEST or AUTH_QUERY after HELLO, got " +
                             protocol::frame_name(static_cast<std::uint8_t>(frame.header.type)));
   auto message = protocol::decode_request(frame.payload);
   environ_ = std::move(message.environ);
@@ -316,10 +322,11 @@ void SocketChannel::log(Level level, std::string_view message) {
   if (options_.fallback_logger != nullptr) options_.fallback_logger->log(level, message);
 }
 
-bool SocketChannel::finish(Outcome outcome) {
+template <class Encode>
+bool SocketChannel::send_last(Encode&& encode) {
   if (broken_) return false;
   try {
-    writer_.append([&](std::string& out) { protocol::append_end(out, outcome); });
+    writer_.append(std::forward<Encode>(encode));
     writer_.send_all(options_.socket_timeout);
     queued_file_.reset();
     return true;
@@ -331,6 +338,14 @@ bool SocketChannel::finish(Outcome outcome) {
     writer_.discard();
     return false;
   }
+}
+
+bool SocketChannel::finish(Outcome outcome) {
+  return send_last([&](std::string& out) { protocol::append_end(out, outcome); });
+}
+
+bool SocketChannel::finish_auth(const AuthReply& reply) {
+  return send_last([&](std::string& out) { protocol::append_auth_reply(out, reply); });
 }
 
 }  // namespace gantry

@@ -25,7 +25,9 @@ std::string_view find(std::span<const EnvEntry> environ, std::string_view key) {
 // keys mod_wsgi exposes to the application; the daemon trusts it (the peer proved the secret).
 ScriptTarget target_from(std::span<const EnvEntry> environ) {
   ScriptTarget target;
-  target.script_path = find(environ, "SCRIPT_FILENAME");
+  // A WSGIHandlerScript serves the file Apache matched (SCRIPT_FILENAME) with its own script.
+  target.script_path = find(environ, "mod_wsgi.handler_script");
+  if (target.script_path.empty()) target.script_path = find(environ, "SCRIPT_FILENAME");
   target.application_group = find(environ, "mod_wsgi.application_group");
   std::string_view callable = find(environ, "mod_wsgi.callable_object");
   if (!callable.empty()) target.callable = callable;
@@ -125,6 +127,24 @@ bool queue_timeout_expired(const DaemonRunSpec& spec, SocketChannel& channel, st
   return true;
 }
 
+// The daemon's lines about an auth check (the script's traceback, wsgi.errors) travel to
+// the Apache child as LOG frames, like a request's.
+class ChannelLogger final : public Logger {
+ public:
+  explicit ChannelLogger(SocketChannel& channel) : channel_(channel) {}
+  void log(Level level, std::string_view message) override { channel_.log(level, message); }
+
+ private:
+  SocketChannel& channel_;
+};
+
+// WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript with process-group=: the
+// Apache child asked for one auth check instead of a request.
+void serve_auth_check(SocketChannel& channel, const PythonApi& python) {
+  ChannelLogger log(channel);
+  channel.finish_auth(python.run_auth_script(*channel.auth_query(), channel.environ(), log));
+}
+
 }  // namespace
 
 void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life) {
@@ -145,8 +165,10 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     // WSGIIgnoreActivity On: neither this request nor its I/O counts as activity for
     // inactivity-timeout (health checks must not keep an idle process alive).
     const bool activity = find(channel.environ(), "mod_wsgi.ignore_activity") != "1";
-    token = life.request_started(method, uri, &seen, activity);
-    if (!queue_timeout_expired(spec, channel, started_us, method, uri)) {
+    token = life.request_started(method, uri, channel.auth_query() ? nullptr : &seen, activity);
+    if (channel.auth_query()) {
+      serve_auth_check(channel, python);
+    } else if (!queue_timeout_expired(spec, channel, started_us, method, uri)) {
       DaemonChannel request(channel, started_us, activity ? &life : nullptr);
       Outcome outcome = python.run_request(target_from(request.environ()), request);
       // H-D: a request interrupted with mod_wsgi.RequestTimeout (interrupt-timeout) that

@@ -22,6 +22,10 @@ ProcessLogger& process_logger() {
   return logger;
 }
 
+void RequestLogger::log(Level level, std::string_view message) {
+  ap_log_rerror(APLOG_MARK, to_aplog(level), 0, r_, "%.*s", static_cast<int>(message.size()), message.data());
+}
+
 void log_escaped_exception(server_rec* s, const char* where, const char* what) noexcept {
   ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "GANTRY0002: internal error in %s: %s", where, what);
 }

@@ -22,4 +22,14 @@ class ProcessLogger final : public Logger {
 
 ProcessLogger& process_logger();
 
+// One request's sink: lines tagged with the request (client address), like Apache's own.
+class RequestLogger final : public Logger {
+ public:
+  explicit RequestLogger(request_rec* r) : r_(r) {}
+  void log(Level level, std::string_view message) override;
+
+ private:
+  request_rec* r_;
+};
+
 }  // namespace gantry::module

@@ -90,6 +90,18 @@ extern "C" void* gantry_merge_dir_config(apr_pool_t* p, void* base_v, void* add_
   merged->ignore_activity = pick(add->ignore_activity, base->ignore_activity);
   merged->map_head_to_get = pick(add->map_head_to_get, base->map_head_to_get);
   merged->restrict_process = pick(add->restrict_process, base->restrict_process);
+  merged->trusted_proxy_headers = pick(add->trusted_proxy_headers, base->trusted_proxy_headers);
+  merged->trusted_proxies = pick(add->trusted_proxies, base->trusted_proxies);
+  merged->dispatch_script = pick(add->dispatch_script, base->dispatch_script);
+  // Handler names accumulate down the tree; the nearer definition of a name wins (found first).
+  if (add->handler_scripts && base->handler_scripts)
+    merged->handler_scripts = apr_array_append(p, add->handler_scripts, base->handler_scripts);
+  else
+    merged->handler_scripts = pick(add->handler_scripts, base->handler_scripts);
+  merged->access_script = pick(add->access_script, base->access_script);
+  merged->auth_user_script = pick(add->auth_user_script, base->auth_user_script);
+  merged->auth_group_script = pick(add->auth_group_script, base->auth_group_script);
+  merged->group_authoritative = pick(add->group_authoritative, base->group_authoritative);
   return merged;
 }
 

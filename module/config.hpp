@@ -16,6 +16,7 @@
 #include <http_config.h>
 #include <ap_regex.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,23 @@ inline bool flag_value(Flag f, bool default_value) {
   return f == Flag::unset ? default_value : f == Flag::on;
 }
 
+// A script named by WSGIDispatchScript or WSGIHandlerScript, with its options (pool data).
+struct ScriptFileConf {
+  const char* handler_name = nullptr;       // WSGIHandlerScript NAME; null for a dispatch script
+  const char* script = nullptr;             // absolute path
+  const char* process_group = nullptr;      // process-group= (handler scripts only), unresolved
+  const char* application_group = nullptr;  // application-group=, unresolved
+  Flag pass_authorization = Flag::unset;    // pass-authorization= (handler scripts only)
+};
+
+// WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: the script and where it
+// runs (module/auth_providers.cpp).
+struct AuthScript {
+  const char* path = nullptr;
+  const char* application_group = nullptr;  // application-group=, unresolved; null = %{GLOBAL}
+  const char* process_group = nullptr;      // process-group= (Gantry only); null = embedded
+};
+
 struct DirConfig {
   const char* process_group = nullptr;      // WSGIProcessGroup, unresolved (%{...} kept)
   const char* application_group = nullptr;  // WSGIApplicationGroup, unresolved
@@ -54,6 +72,18 @@ struct DirConfig {
   // WSGIRestrictProcess: the process groups a request here may be delegated to (const
   // char*; "%{GLOBAL}" allows embedded); null = any.
   apr_array_header_t* restrict_process = nullptr;
+  // WSGITrustedProxyHeaders: bits of gantry::proxy::proxy_headers(); 0 = none (unset).
+  std::uint32_t trusted_proxy_headers = 0;
+  // WSGITrustedProxies: of gantry::proxy::IpNetwork; null = every peer is trusted.
+  apr_array_header_t* trusted_proxies = nullptr;
+  // WSGIDispatchScript; null = none.
+  const ScriptFileConf* dispatch_script = nullptr;
+  // WSGIHandlerScript: of const ScriptFileConf*, this context's own first after merging.
+  apr_array_header_t* handler_scripts = nullptr;
+  const AuthScript* access_script = nullptr;      // WSGIAccessScript
+  const AuthScript* auth_user_script = nullptr;   // WSGIAuthUserScript
+  const AuthScript* auth_group_script = nullptr;  // WSGIAuthGroupScript
+  Flag group_authoritative = Flag::unset;         // WSGIGroupAuthoritative (see auth_providers.cpp)
 };
 
 struct ScriptAlias {
@@ -104,6 +134,9 @@ struct GlobalConfig {
   std::string socket_prefix;                 // WSGISocketPrefix, resolved to an absolute path
   std::vector<DaemonGroupDecl> daemon_groups;
   std::vector<PreloadScript> preloads;
+  // The first WSGIDispatchScript read ("" if none). A dispatch script runs in the Apache
+  // children, so they start Python for it even with WSGIRestrictEmbedded On (as mod_wsgi).
+  std::string dispatch_script;
   // Directives that were given but have no effect yet, in order of first use: warned once
   // per start-up in post_config.
   std::vector<std::string> inert_directives;

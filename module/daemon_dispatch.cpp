@@ -49,11 +49,7 @@ std::string ago_text(std::int64_t at_us) {
 
 // ---- Connecting --------------------------------------------------------------------------
 
-struct Connection {
-  int fd = -1;
-  int error = 0;  // errno of the last attempt when fd < 0
-  int attempts = 0;
-};
+using Connection = DaemonConnection;
 
 void apply_buffer_sizes(int fd, const DaemonOptions& o) {
   if (o.send_buffer_size > 0) {
@@ -319,6 +315,8 @@ int report_connect_failure(request_rec* r, const DaemonGroupRuntime& group, cons
 std::string forwarder_detail(const ForwardResult& result) { return result.detail; }
 
 }  // namespace
+
+DaemonConnection connect_daemon_group(const DaemonGroupRuntime& group) { return connect_to_group(group); }
 
 int report_unknown_daemon_group(request_rec* r, const char* group_name) {
   ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,

@@ -20,6 +20,16 @@
 
 namespace gantry::module {
 
+// A connection to one of the group's daemon processes, retried within connect-timeout
+// while the group is (re)starting or its backlog is full, as for a request. fd < 0 on
+// failure, with the errno of the last attempt in `error`.
+struct DaemonConnection {
+  int fd = -1;
+  int error = 0;
+  int attempts = 0;
+};
+DaemonConnection connect_daemon_group(const DaemonGroupRuntime& group);
+
 // Returns what the handler returns: OK once a response went out (complete or aborted),
 // otherwise the HTTP status to answer with.
 int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheChannel& channel);

@@ -20,8 +20,9 @@ constexpr const char* kBoth = "4.9, 6.0";
 constexpr const char* kSix = "6.0";
 
 // One entry per directive of the table, in any order. `why` matters while a directive is
-// inert or refused; when its table entry becomes `implemented`, the doc shows the
-// directive's own description instead.
+// inert or refused; when its table entry becomes `implemented`, the doc shows `why` if it
+// is not empty (what Gantry's version does beyond the description), else the directive's
+// own description.
 constexpr DirectiveNote kNotes[] = {
     {"WSGIScriptAlias", kBoth, ""},
     {"WSGIScriptAliasMatch", kBoth, ""},
@@ -45,9 +46,7 @@ constexpr DirectiveNote kNotes[] = {
      "only the file name differs, never what reaches an application."},
     {"WSGIDestroyInterpreter", kBoth, ""},
     {"WSGIIgnoreActivity", kBoth, ""},
-    {"WSGIServerMetrics", kBoth,
-     "Allows mod_wsgi.server_metrics() (Apache scoreboard data). Gantry's mod_wsgi module has "
-     "no server_metrics() yet, so there is nothing to allow or deny."},
+    {"WSGIServerMetrics", kBoth, ""},  // implemented: its description says it
     {"WSGIPythonHome", kBoth, ""},
     {"WSGIPythonPath", kBoth, ""},
     {"WSGIPythonOptimize", kBoth, ""},
@@ -82,22 +81,23 @@ constexpr DirectiveNote kNotes[] = {
      "Puts an apache.request_rec capsule in the environ for C extensions built against "
      "mod_wsgi's headers; pure-Python applications never see it. Gantry has no such "
      "object to pass."},
-    {"WSGITrustedProxyHeaders", kBoth,
-     "Not safe to ignore once a proxy is in front: wsgi.url_scheme, REMOTE_ADDR and "
-     "HTTP_HOST stay those of the proxy connection (issue 11 implements it)."},
-    {"WSGITrustedProxies", kBoth, "Goes with WSGITrustedProxyHeaders (issue 11 implements it)."},
-    {"WSGIHandlerScript", kBoth, "Not served yet: the handler it names is not handled (issue 11)."},
-    {"WSGIDispatchScript", kBoth,
-     "Not run yet: requests use the configured groups and callable (issue 11)."},
+    {"WSGITrustedProxyHeaders", kBoth, ""},
+    {"WSGITrustedProxies", kBoth, ""},
+    {"WSGIHandlerScript", kBoth, ""},
+    {"WSGIDispatchScript", kBoth, ""},
     {"WSGIAccessScript", kBoth,
-     "Refused (GANTRY0401) until Gantry enforces it: an access rule that is accepted and not "
-     "applied would serve the location to everyone. Use Apache's Require directives."},
+     "Host access script: allow_access(environ, host), False is 403 (docs/auth.md). Also "
+     "process-group=NAME: the check runs in that daemon group."},
     {"WSGIAuthUserScript", kBoth,
-     "Refused (GANTRY0401) until Gantry enforces it: authentication must never be skipped. "
-     "Use Apache's Auth* providers."},
+     "The `wsgi` authn provider for AuthBasicProvider/AuthDigestProvider: check_password(), "
+     "get_realm_hash() (docs/auth.md). Also process-group=NAME."},
     {"WSGIAuthGroupScript", kBoth,
-     "Refused (GANTRY0401) until Gantry enforces it, as WSGIAuthUserScript."},
-    {"WSGIGroupAuthoritative", kBoth, "Refused (GANTRY0401) with WSGIAuthGroupScript."},
+     "`Require wsgi-group NAME...` through groups_for_user() (docs/auth.md). Also "
+     "process-group=NAME."},
+    {"WSGIGroupAuthoritative", kBoth,
+     "Validated, not consulted: under Apache 2.4, `<RequireAny>`/`<RequireAll>` decide how a "
+     "wsgi-group denial combines with other Require lines, and wsgi-group never grants a user "
+     "outside its groups either way, so this cannot open access (docs/auth.md)."},
     {"WSGIPerInterpreterGIL", kSix,
      "A GIL per sub-interpreter needs Python 3.12 (PEP 684); Gantry embeds 3.11, where "
      "mod_wsgi 6 too accepts it with a warning and no effect. Sub-interpreters share the GIL, "
@@ -148,7 +148,8 @@ std::string directives_markdown() {
   for (const DirectiveInfo& info : directive_infos()) {
     const DirectiveNote* note = directive_note(info.name);
     // A directive without an effect must say why that is safe; the doc test looks for this.
-    const char* text = info.doc;
+    // An implemented directive shows its own description, or its note where it has one.
+    const char* text = info.support == Support::implemented && note && *note->why ? note->why : info.doc;
     if (info.support != Support::implemented)
       text = note && *note->why ? note->why
                                 : "MISSING: why having no effect is safe (module/directive_catalog.cpp)";

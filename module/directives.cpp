@@ -22,6 +22,7 @@
 #include "gantry/value_parse.hpp"
 #include "gantry_hooks.h"
 #include "group_names.hpp"
+#include "script_directives.hpp"
 
 namespace gantry::module {
 namespace {
@@ -130,6 +131,23 @@ void check_group_spec(const Context& c, const char* what, const char* value) {
   if (!*value) c.fail(kBadGroupName, std::string("empty ") + what + " name; give a name or %{GLOBAL}");
   if (auto problem = group_spec_problem(value); !problem.empty())
     c.fail(kBadGroupName, std::string("invalid ") + what + " '" + value + "': " + problem);
+}
+
+// process-group=NAME / application-group=NAME: checked and stored; false if `word` is
+// neither (the words come unquoted from Context::words()).
+bool group_option(const Context& c, const char* word, const char** process_group,
+                  const char** application_group) {
+  const char* value = nullptr;
+  if (option_value(word, "process-group", &value)) {
+    check_group_spec(c, "process group", value);
+    *process_group = value;
+  } else if (option_value(word, "application-group", &value)) {
+    check_group_spec(c, "application group", value);
+    *application_group = value;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 // ---- Script directives: leading words, then name=value options -------------------------
@@ -400,12 +418,25 @@ void set_restrict_process(const Context& c) {
   c.dir->restrict_process = list;
 }
 
-// Authentication/dispatch scripts: a path plus application-group=NAME, as mod_wsgi 4.9
-// documents for each (they always run embedded).
-void inert_script(const Context& c) {
-  const std::string usage = std::string(c.spec.name) + " FILE [application-group=NAME]";
-  parse_script_directive(c, 1, kApplicationGroupOption, usage.c_str());
-  c.note_inert();
+// WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript FILE [application-group=NAME]
+// [process-group=NAME]. process-group= is Gantry's: the check runs in that daemon group.
+const AuthScript* auth_script(const Context& c) {
+  const auto words = c.words();
+  if (words.empty() || !*words[0])
+    c.fail(kMissingArgument, std::string("requires a script path: ") + c.spec.name +
+           " FILE [application-group=NAME] [process-group=NAME]");
+  auto* script = new (apr_pcalloc(c.cmd->pool, sizeof(AuthScript))) AuthScript();
+  script->path = words[0];
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    if (!group_option(c, words[i], &script->process_group, &script->application_group))
+      c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
+             "'; accepted: application-group=NAME, process-group=NAME");
+  }
+  if (script->process_group && group_is_global(script->process_group)) script->process_group = nullptr;
+  if (script->process_group && !c.global().find_daemon_group(script->process_group))
+    c.fail(kUndefinedGroup, std::string("process group '") + script->process_group +
+           "' is not defined yet; declare it with WSGIDaemonProcess before this line");
+  return script;
 }
 
 // ---- mod_wsgi 6 directives without an effect in this design ---------------------------
@@ -574,30 +605,32 @@ constexpr DirectiveSpec kDirectives[] = {
    [](const Context& c) { c.dir->error_override = c.on_off(); }},
   {"WSGIPassApacheRequest", TAKE1, Where::server_or_dir, Support::inert,
    "Enable/Disable Apache request object.", inert_on_off},
-  {"WSGITrustedProxyHeaders", RAW_ARGS, Where::file_info, Support::inert,
-   "Specify a list of trusted proxy headers.", inert},
-  {"WSGITrustedProxies", RAW_ARGS, Where::file_info, Support::inert,
-   "Specify a list of trusted proxies.", inert},
-  {"WSGIHandlerScript", RAW_ARGS, Where::server_or_dir, Support::inert,
+  {"WSGITrustedProxyHeaders", RAW_ARGS, Where::file_info, Support::implemented,
+   "Specify a list of trusted proxy headers.",
+   [](const Context& c) { set_trusted_proxy_headers(c.cmd, c.dir, c.arg); }},
+  {"WSGITrustedProxies", RAW_ARGS, Where::file_info, Support::implemented,
+   "Specify a list of trusted proxies.",
+   [](const Context& c) { set_trusted_proxies(c.cmd, c.dir, c.arg); }},
+  {"WSGIHandlerScript", RAW_ARGS, Where::server_or_dir, Support::implemented,
    "Location of WSGI handler script file.",
-   [](const Context& c) {
-     parse_script_directive(c, 2, kProcessGroupOption | kApplicationGroupOption | kPassAuthorizationOption,
-                            "WSGIHandlerScript NAME FILE [process-group=NAME] [application-group=NAME]"
-                            " [pass-authorization=On|Off]");
-     c.note_inert();
-   }},
-  {"WSGIDispatchScript", RAW_ARGS, Where::server_or_dir, Support::inert,
-   "Location of WSGI dispatch script.", inert_script},
+   [](const Context& c) { add_handler_script(c.cmd, c.dir, c.arg); }},
+  {"WSGIDispatchScript", RAW_ARGS, Where::server_or_dir, Support::implemented,
+   "Location of WSGI dispatch script.",
+   [](const Context& c) { set_dispatch_script(c.cmd, c.dir, c.arg); }},
 
   // Authentication and access control.
-  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::refused,
-   "Location of WSGI host access script file.", inert_script},
-  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::refused,
-   "Location of WSGI user auth script file.", inert_script},
-  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::refused,
-   "Location of WSGI group auth script file.", inert_script},
-  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::refused,
-   "Enable/Disable as being authoritative on groups.", inert_on_off},
+  {"WSGIAccessScript", RAW_ARGS, Where::auth_config, Support::implemented,
+   "Location of WSGI host access script file.",
+   [](const Context& c) { c.dir->access_script = auth_script(c); }},
+  {"WSGIAuthUserScript", RAW_ARGS, Where::auth_config, Support::implemented,
+   "Location of WSGI user auth script file.",
+   [](const Context& c) { c.dir->auth_user_script = auth_script(c); }},
+  {"WSGIAuthGroupScript", RAW_ARGS, Where::auth_config, Support::implemented,
+   "Location of WSGI group auth script file.",
+   [](const Context& c) { c.dir->auth_group_script = auth_script(c); }},
+  {"WSGIGroupAuthoritative", TAKE1, Where::auth_config, Support::implemented,
+   "Enable/Disable as being authoritative on groups.",
+   [](const Context& c) { c.dir->group_authoritative = c.on_off(); }},
 
   // mod_wsgi 6 only.
   {"WSGIPerInterpreterGIL", TAKE1, Where::global_only, Support::inert,

@@ -30,6 +30,10 @@ void gantry_child_init(apr_pool_t* pchild, server_rec* s);
 int gantry_translate_name(request_rec* r);
 int gantry_handler(request_rec* r);
 
+/* WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript (module/auth_providers.cpp):
+ * the "wsgi" authn provider, the "wsgi-group" authz provider and the access checker. */
+void gantry_register_auth_hooks(apr_pool_t* p);
+
 #ifdef __cplusplus
 }
 #endif

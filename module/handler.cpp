@@ -1,6 +1,7 @@
-// The wsgi-script handler: decides whether and where a request runs (embedded Python,
-// or - later - a daemon process group), builds the environ and runs the app through an
-// ApacheChannel.
+// The wsgi-script handler (and the handler names WSGIHandlerScript declares): decides
+// whether and where a request runs (embedded Python, or a daemon process group - after the
+// trusted proxy headers and any WSGIDispatchScript had their say), builds the environ and
+// runs the app through an ApacheChannel.
 #include <httpd.h>
 
 #include <apr_strings.h>
@@ -21,7 +22,10 @@
 #include "process_traits.hpp"
 #include "python_loader.hpp"
 #include "request_environ.hpp"
+#include "dispatch_script.hpp"
 #include "script_alias.hpp"
+#include "script_directives.hpp"
+#include "trusted_proxy_environ.hpp"
 #include "daemon_dispatch.hpp"
 
 APLOG_USE_MODULE(wsgi);
@@ -31,6 +35,18 @@ namespace {
 
 bool is_wsgi_handler(const char* handler) {
   return handler && (!std::strcmp(handler, kWsgiHandler) || !std::strcmp(handler, kWsgiMimeHandler));
+}
+
+// A chunked request body needs WSGIChunkedRequest On (411 otherwise, as mod_wsgi).
+int check_chunked_body(request_rec* r, const DirConfig& dir) {
+  if (apr_table_get(r->headers_in, "Transfer-Encoding") && !flag_value(dir.chunked_request, false)) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "GANTRY0043: request for %s has a chunked body, which is refused (411) unless"
+                  " \"WSGIChunkedRequest On\" applies to it",
+                  r->filename);
+    return HTTP_LENGTH_REQUIRED;
+  }
+  return OK;
 }
 
 // Checks the request may run a script at all; an HTTP status if not, OK if it may.
@@ -62,14 +78,7 @@ int check_script_request(request_rec* r, const DirConfig& dir, const ScriptAlias
                   "GANTRY0048: Target WSGI script is not a regular file: %s", r->filename);
     return HTTP_FORBIDDEN;
   }
-  if (apr_table_get(r->headers_in, "Transfer-Encoding") && !flag_value(dir.chunked_request, false)) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "GANTRY0043: request for %s has a chunked body, which is refused (411) unless"
-                  " \"WSGIChunkedRequest On\" applies to it",
-                  r->filename);
-    return HTTP_LENGTH_REQUIRED;
-  }
-  return OK;
+  return check_chunked_body(r, dir);
 }
 
 // Daemon mode (module/daemon_dispatch.cpp): forward to the group's daemon processes and
@@ -106,7 +115,7 @@ int run_embedded(request_rec* r, const RequestPlan& plan) {
   ApacheChannel channel(r, finish_environ(r, plan), embedded_traits(), /*allow_file_buckets=*/true);
   channel.use_sendfile(plan.enable_sendfile);
   ScriptTarget target;
-  target.script_path = r->filename;
+  target.script_path = plan.handler_script ? plan.handler_script : r->filename;
   target.application_group = plan.application_group;
   target.callable = plan.callable_object;
   target.reload_on_change = plan.script_reloading;
@@ -158,13 +167,24 @@ bool process_group_allowed(request_rec* r, const DirConfig& dir, const char* gro
   return false;
 }
 
-int handle(request_rec* r) {
+int handle(request_rec* r, const ScriptFileConf* handler_script) {
   const DirConfig& dir = *dir_config(r->per_dir_config);
-  const ScriptAlias* alias = request_script_alias(r);
-  if (int status = check_script_request(r, dir, alias); status != OK) return status;
+  const ScriptAlias* alias = handler_script ? nullptr : request_script_alias(r);
+  // A WSGIHandlerScript runs for whatever file Apache matched, which need not exist: mod_wsgi
+  // checks neither ExecCGI nor the file for these.
+  const int checked = handler_script ? check_chunked_body(r, dir) : check_script_request(r, dir, alias);
+  if (checked != OK) return checked;
 
   add_cgi_environ(r);
-  const RequestPlan plan = plan_request(r, dir, alias);
+  RequestPlan plan = plan_request(r, dir, alias);
+  if (handler_script) apply_handler_script(r, *handler_script, plan);
+  // After the plan: %{RESOURCE} names the group by the URL Apache mapped, not by what a
+  // proxy says (mod_wsgi resolves groups before it reads proxy headers too).
+  apply_trusted_proxy_headers(r, dir);
+  // The dispatch script picks the daemon group, so it runs before anything is handed over.
+  if (dir.dispatch_script) {
+    if (int status = run_dispatch_script(r, *dir.dispatch_script, plan); status != OK) return status;
+  }
   if (!process_group_allowed(r, dir, plan.process_group)) return HTTP_INTERNAL_SERVER_ERROR;
   if (*plan.process_group) return run_in_daemon(r, plan);
   return run_embedded(r, plan);
@@ -181,7 +201,12 @@ extern "C" int gantry_translate_name(request_rec* r) {
 }
 
 extern "C" int gantry_handler(request_rec* r) {
-  if (!is_wsgi_handler(r->handler)) return DECLINED;
+  if (!r->handler) return DECLINED;
+  const ScriptFileConf* handler_script = nullptr;
+  if (!is_wsgi_handler(r->handler)) {
+    handler_script = find_handler_script(*dir_config(r->per_dir_config), r->handler);
+    if (!handler_script) return DECLINED;
+  }
   return run_guarded(r->server, "the wsgi-script handler", static_cast<int>(HTTP_INTERNAL_SERVER_ERROR),
-                     [&] { return handle(r); });
+                     [&] { return handle(r, handler_script); });
 }

@@ -95,6 +95,13 @@ extern "C" int gantry_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* pt
     global.python.server = embedded_server_facts();
     if (!flag_value(global.server_metrics, true)) global.python.server.read_scoreboard = nullptr;
     warn_about_config(s, global);
+    if (global.restrict_embedded_on() && !global.dispatch_script.empty())
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                   "GANTRY0421: WSGIRestrictEmbedded On, but WSGIDispatchScript %s runs in the Apache"
+                   " children (it chooses the daemon group before a request is handed over): Python"
+                   " starts in them for dispatch scripts only, as in mod_wsgi; applications still"
+                   " never run embedded",
+                   global.dispatch_script.c_str());
     hold_python_object();
     // Daemon mode: sockets, secret, status table and the daemon processes. Before
     // start_python below, so daemons fork from a parent without Python in it.
@@ -116,7 +123,9 @@ extern "C" void gantry_child_init(apr_pool_t* pchild, server_rec* s) {
   run_guarded_void(s, "child_init", [&] {
     daemon_child_init(pchild, s);  // daemon mode: children close the daemons' listeners
     GlobalConfig& global = *server_config(s)->global;
-    if (global.restrict_embedded_on()) return;  // Python never runs in Apache children
+    // WSGIRestrictEmbedded On: no Python in Apache children - unless a WSGIDispatchScript
+    // must run there (GANTRY0421 said so at start-up); applications still never do.
+    if (global.restrict_embedded_on() && global.dispatch_script.empty()) return;
     PythonRuntime& rt = python_runtime();
     if (rt.initialized) {
       rt.api->after_fork_child();
@@ -124,6 +133,6 @@ extern "C" void gantry_child_init(apr_pool_t* pchild, server_rec* s) {
       return;
     }
     apr_pool_cleanup_register(pchild, nullptr, shutdown_python, apr_pool_cleanup_null);
-    preload_scripts(s, global);
+    if (!global.restrict_embedded_on()) preload_scripts(s, global);
   });
 }

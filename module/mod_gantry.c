@@ -45,6 +45,7 @@ static void register_hooks(apr_pool_t* p) {
   ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
   ap_hook_translate_name(translate_name, before_us, after_us, APR_HOOK_MIDDLE);
   ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+  gantry_register_auth_hooks(p);
 }
 
 __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA wsgi_module = {

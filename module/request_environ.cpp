@@ -19,8 +19,10 @@
 namespace gantry::module {
 namespace {
 
+// By the SCRIPT_NAME Apache mapped (kept by add_cgi_environ), whatever a trusted proxy's
+// X-Script-Name made of SCRIPT_NAME since.
 const char* resource_group_name(request_rec* r) {
-  const char* script_name = apr_table_get(r->subprocess_env, "SCRIPT_NAME");
+  const char* script_name = apr_table_get(r->subprocess_env, "mod_wsgi.script_name");
   return apr_pstrcat(r->pool, server_group_name(r), "|", script_name ? script_name : "", nullptr);
 }
 
@@ -78,6 +80,10 @@ const char* apache_version() {
   return version.c_str();
 }
 
+const char* expand_group_spec(request_rec* r, const char* spec, const char* missing) {
+  return expand_spec(r, spec, missing);
+}
+
 const char* server_group_name(request_rec* r) {
   const char* host = r->server->server_hostname ? r->server->server_hostname : "";
   const apr_port_t port = ap_get_server_port(r);
@@ -107,9 +113,26 @@ RequestPlan plan_request(request_rec* r, const DirConfig& dir, const ScriptAlias
   return plan;
 }
 
+void apply_handler_script(request_rec* r, const ScriptFileConf& handler, RequestPlan& plan) {
+  plan.handler_script = handler.script;
+  if (handler.process_group) plan.process_group = expand_spec(r, handler.process_group, "");
+  if (handler.application_group) plan.application_group = expand_spec(r, handler.application_group, "");
+  plan.callable_object = "handle_request";
+  if (handler.pass_authorization != Flag::unset) plan.pass_authorization = handler.pass_authorization == Flag::on;
+}
+
 void add_cgi_environ(request_rec* r) {
   ap_add_common_vars(r);
   ap_add_cgi_vars(r);
+  // SCRIPT_NAME/PATH_INFO as Apache split them, kept under mod_wsgi.* as mod_wsgi does
+  // (so middleware that rewrites SCRIPT_NAME - or X-Script-Name from a trusted proxy - can
+  // still see the originals).
+  apr_table_t* env = r->subprocess_env;
+  const char* script_name = apr_table_get(env, "SCRIPT_NAME");
+  const char* path_info = apr_table_get(env, "PATH_INFO");
+  if (!path_info) apr_table_setn(env, "PATH_INFO", path_info = "");
+  apr_table_setn(env, "mod_wsgi.script_name", script_name ? script_name : "");
+  apr_table_setn(env, "mod_wsgi.path_info", path_info);
 }
 
 std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan) {
@@ -123,19 +146,12 @@ std::vector<EnvEntry> finish_environ(request_rec* r, const RequestPlan& plan) {
   }
   if (plan.map_head_to_get) apr_table_setn(env, "REQUEST_METHOD", "GET");
 
-  // SCRIPT_NAME/PATH_INFO as Apache split them, kept under mod_wsgi.* as mod_wsgi does
-  // (so middleware that rewrites SCRIPT_NAME can still see the originals).
-  const char* script_name = apr_table_get(env, "SCRIPT_NAME");
-  const char* path_info = apr_table_get(env, "PATH_INFO");
-  if (!path_info) apr_table_setn(env, "PATH_INFO", path_info = "");
-  apr_table_setn(env, "mod_wsgi.script_name", script_name ? script_name : "");
-  apr_table_setn(env, "mod_wsgi.path_info", path_info);
 
   apr_table_setn(env, "mod_wsgi.process_group", plan.process_group);
   apr_table_setn(env, "mod_wsgi.application_group", plan.application_group);
   apr_table_setn(env, "mod_wsgi.callable_object", plan.callable_object);
   apr_table_setn(env, "mod_wsgi.request_handler", r->handler ? r->handler : "");
-  apr_table_setn(env, "mod_wsgi.handler_script", "");
+  apr_table_setn(env, "mod_wsgi.handler_script", plan.handler_script ? plan.handler_script : "");
   set_flag(r, "mod_wsgi.script_reloading", plan.script_reloading);
   set_flag(r, "mod_wsgi.enable_sendfile", plan.enable_sendfile);
   set_flag(r, "mod_wsgi.ignore_activity", plan.ignore_activity);  // read by the daemon

@@ -3,6 +3,8 @@
 #include "gantry/python_api.hpp"
 
 #include "wsgi/adapter.hpp"
+#include "wsgi/dispatch_script.hpp"
+#include "wsgi/auth_scripts.hpp"
 #include "wsgi/interpreters.hpp"
 #include "wsgi/request_interrupt.hpp"
 #include "wsgi/script_loader.hpp"
@@ -26,9 +28,15 @@ void api_observe_script_loads(gantry::PythonApi::ScriptLoadObserver observer, vo
   gantry::wsgi::set_script_load_observer(observer, context);
 }
 
+gantry::AuthReply api_run_auth_script(const gantry::AuthQuery& query, std::span<const gantry::EnvEntry> environ,
+                                      gantry::Logger& log) {
+  return gantry::wsgi::run_auth_script(query, environ, log);
+}
+
 constexpr gantry::PythonApi kApi = {
     gantry::kPythonAbi, api_initialize, api_import_script, api_run_request, api_after_fork_child, api_shutdown,
-    api_interrupt_thread, api_observe_script_loads, api_shutdown_for,
+    api_interrupt_thread, api_observe_script_loads, api_shutdown_for, api_run_auth_script,
+    gantry::wsgi::run_dispatch,
 };
 
 }  // namespace

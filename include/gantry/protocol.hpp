@@ -39,6 +39,20 @@
 //     D->A  END             u8 outcome (gantry::Outcome); the last frame of a request
 //     D->A  ABORT           the daemon gives up on the request (u8 kind, message)
 //
+// AN AUTH CHECK (version 2) is a conversation of its own: instead of REQUEST, A sends
+//     A->D  AUTH_QUERY      u8 call (gantry::AuthCall), u8 flags (bit0 reload_on_change),
+//                             u8[2] reserved (0), then 4 x (u32 len, bytes): script path,
+//                             application group, user, argument (password / realm /
+//                             host); then u32 count and count x (u32 key_len, u32 value_len,
+//                             key, value): the environ the function gets
+//     D->A  LOG             any number, as for a request (the script's wsgi.errors lines,
+//                             its traceback)
+//     D->A  AUTH_REPLY      u8 answer (gantry::AuthAnswer), u8[3] reserved (0), u32 count,
+//                             count x (u32 len, bytes): the values (a user name, a hash,
+//                             group names); the last frame
+// It runs WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript with process-group=
+// in a daemon group, so Apache's children need no Python for Apache-level auth.
+//
 // Order: A sends HELLO and REQUEST in one write, then only BODY/BODY_END/ABORT, and only
 // against credit. D sends any of its frames in the order the application produces them;
 // RESPONSE_START precedes DATA/FILE/FLUSH; LOG may come at any time; END comes last.
@@ -95,12 +109,14 @@
 #include <string_view>
 #include <vector>
 
+#include "gantry/auth_check.hpp"
 #include "gantry/channel.hpp"
 #include "gantry/log.hpp"
 
 namespace gantry::protocol {
 
-inline constexpr std::uint16_t kProtocolVersion = 1;
+// 2: AUTH_QUERY / AUTH_REPLY.
+inline constexpr std::uint16_t kProtocolVersion = 2;
 inline constexpr std::array<char, 8> kMagic = {'G', 'A', 'N', 'T', 'R', 'Y', '\r', '\n'};
 inline constexpr std::size_t kHeaderSize = 8;
 inline constexpr std::size_t kSecretSize = 32;
@@ -125,6 +141,8 @@ enum class FrameType : std::uint8_t {
   log = 10,
   end = 11,
   abort = 12,
+  auth_query = 13,
+  auth_reply = 14,
 };
 
 // "HELLO", "DATA", ... for messages; "type 77" for unknown values.
@@ -179,6 +197,8 @@ void append_file(std::string& out, std::uint64_t offset, std::uint64_t length);
 void append_log(std::string& out, Level level, std::string_view message);  // cuts long ones
 void append_end(std::string& out, Outcome outcome);
 void append_abort(std::string& out, ChannelError::Kind kind, std::string_view message);
+void append_auth_query(std::string& out, const AuthQuery& query, std::span<const EnvEntry> environ);
+void append_auth_reply(std::string& out, const AuthReply& reply);
 
 // --- Decoders: take a payload whose header was already validated. Views point into it. --
 
@@ -218,5 +238,12 @@ struct AbortMessage {
   std::string_view message;
 };
 AbortMessage decode_abort(std::string_view payload);
+
+struct AuthQueryMessage {
+  AuthQuery query;
+  std::vector<EnvEntry> environ;
+};
+AuthQueryMessage decode_auth_query(std::string_view payload);
+AuthReply decode_auth_reply(std::string_view payload);
 
 }  // namespace gantry::protocol

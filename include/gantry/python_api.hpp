@@ -5,17 +5,21 @@
 // tree by one compiler, so C++ types are fine here; GANTRY_PYTHON_ABI guards against a
 // stale sibling .so.
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gantry/auth_check.hpp"
 #include "gantry/channel.hpp"
 #include "gantry/log.hpp"
 #include "gantry/server_facts.hpp"
 
 namespace gantry {
 
-inline constexpr std::uint32_t kPythonAbi = 2;  // 2: PythonSettings.server, shutdown_for
+// 2: PythonSettings.server, shutdown_for; 3: run_auth_script; 4: run_dispatch.
+inline constexpr std::uint32_t kPythonAbi = 4;
 inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
@@ -51,6 +55,15 @@ struct ScriptTarget {
   bool reload_on_change = false;       // WSGIScriptReloading On: re-import when mtime changes
 };
 
+// What a WSGIDispatchScript chose for one request: each set field replaces the configured
+// value (unexpanded: %{GLOBAL}, %{ENV:...} as the directives take them); an unset one (the
+// function is missing or returned None) keeps it.
+struct DispatchChoice {
+  std::optional<std::string> process_group;
+  std::optional<std::string> application_group;
+  std::optional<std::string> callable_object;
+};
+
 // Outcome (how a request ended) lives in channel.hpp: the daemon protocol carries it too.
 
 struct PythonApi {
@@ -82,6 +95,19 @@ struct PythonApi {
   // "maximum_requests", "shutdown_signal", ...; "" when unknown, as in Apache children), then
   // the atexit handlers. Once per process; later calls (and shutdown()) are no-ops.
   void (*shutdown_for)(std::string_view reason);
+  // WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript: loads the script into its
+  // application group (the loader requests use) and calls query.call's function with a
+  // dict built from `environ` (strings; no wsgi.input) plus wsgi.errors and the version
+  // tuples. Exceptions and wrong return types are logged to `log` (with the script path
+  // and the traceback) and answered AuthAnswer::error. Never throws; takes the GIL itself.
+  AuthReply (*run_auth_script)(const AuthQuery& query, std::span<const EnvEntry> environ, Logger& log);
+  // WSGIDispatchScript: loads `script` (script_path, application_group = the interpreter it
+  // runs in, reload_on_change) and calls its process_group(), application_group() and
+  // callable_object() with an environ made from channel.environ() (plus wsgi.errors), filling
+  // *choice. Only environ() and log() of `channel` are used. ok, or server_error when the
+  // script could not be loaded, raised or returned something that is not a string (logged,
+  // with the script's path). Never throws; call without the GIL.
+  Outcome (*run_dispatch)(const ScriptTarget& script, RequestChannel& channel, DispatchChoice* choice);
 };
 
 }  // namespace gantry

@@ -15,6 +15,7 @@
 // The channel does not own the descriptor. Threading: one request thread uses it.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,7 +42,7 @@ struct SocketChannelOptions {
 
 class SocketChannel final : public RequestChannel {
  public:
-  // Reads and checks HELLO, then reads REQUEST. Nothing is allocated (only a fixed stack
+  // Reads and checks HELLO, then reads REQUEST (or AUTH_QUERY: see auth_query()). Nothing is allocated (only a fixed stack
   // buffer is used) before the secret has been checked. Throws protocol::ProtocolError for a
   // peer that is refused or breaks the protocol, ChannelError for a hang-up or timeout.
   SocketChannel(int fd, const protocol::Secret& secret, const SocketChannelOptions& options);
@@ -68,6 +69,14 @@ class SocketChannel final : public RequestChannel {
   // Apache child could not be told (it hung up, or an earlier send failed).
   bool finish(Outcome outcome);
 
+  // Set when the peer asked for an auth check instead of a request: the environ() is the
+  // check's, there is no body, and the answer goes back with finish_auth (LOG before it
+  // is fine); the request methods must not be used.
+  const std::optional<AuthQuery>& auth_query() const { return auth_query_; }
+  // Sends AUTH_REPLY, the last frame of an auth check. Never throws: false if the Apache
+  // child could not be told.
+  bool finish_auth(const AuthReply& reply);
+
   bool response_started() const { return started_; }
   // Most bytes this channel's own buffers held at once (tests assert it stays bounded).
   std::size_t peak_buffer_bytes() const;
@@ -78,6 +87,8 @@ class SocketChannel final : public RequestChannel {
   void check_usable() const;
   void grant(std::uint32_t credit);
   void receive_body_frame();
+  template <class Encode>
+  bool send_last(Encode&& encode);
 
   int fd_;
   SocketChannelOptions options_;
@@ -86,6 +97,7 @@ class SocketChannel final : public RequestChannel {
   ScopedFd queued_file_;  // the duplicate a queued FILE frame carries, until it is sent
   std::vector<EnvEntry> environ_;
   ServerTraits traits_;
+  std::optional<AuthQuery> auth_query_;
 
   // Request body state.
   std::string_view pending_body_;  // unread part of the current BODY frame (in reader_)

@@ -356,6 +356,13 @@ GANTRY_IDS: dict[str, tuple[str, ...]] = {
     "chunked_refused": ("GANTRY0043",),
     # A script's reload_required() raised (traceback logged, module kept).
     "reload_check_failed": ("GANTRY0131",),
+    # WSGIAuthUserScript / WSGIAuthGroupScript / WSGIAccessScript: the script raised; it
+    # returned the wrong type; allow_access refused the client; the user is outside the
+    # Require wsgi-group groups.
+    "auth_script_failed": ("GANTRY0402",),
+    "auth_bad_value": ("GANTRY0404",),
+    "access_denied": ("GANTRY0403",),
+    "group_denied": ("GANTRY0406",),
 }
 
 

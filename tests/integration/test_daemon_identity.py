@@ -14,6 +14,7 @@
 import glob
 import grp
 import pwd
+import re
 import socket
 import struct
 import subprocess
@@ -60,6 +61,12 @@ def info(apache, prefix):
     r = apache.get(f"{prefix}/info")
     assert r.status == 200, (prefix, r.status, r.text)
     return r.json()
+
+
+# The protocol version this build speaks (include/gantry/protocol.hpp), so the hand-made
+# HELLO below fails on its secret alone.
+PROTOCOL_VERSION = int(re.search(r"kProtocolVersion = (\d+);",
+                                 (harness.REPO_ROOT / "include/gantry/protocol.hpp").read_text()).group(1))
 
 
 def sockets(apache) -> list[str]:
@@ -120,7 +127,7 @@ def test_peer_without_the_secret_is_refused(apache):
     info(apache, "/plain")
     offset = apache.log_size()
     path = sockets(apache)[0]
-    hello = struct.pack("<BBHI", 1, 0, 0, 44) + b"GANTRY\r\n" + struct.pack("<HH", 1, 0)
+    hello = struct.pack("<BBHI", 1, 0, 0, 44) + b"GANTRY\r\n" + struct.pack("<HH", PROTOCOL_VERSION, 0)
     hello += b"\0" * 32
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(10)

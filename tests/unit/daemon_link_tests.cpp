@@ -627,7 +627,7 @@ BOOST_AUTO_TEST_CASE(wrong_version_without_reading_further) {
   char garbage[8];
   p::put_header(garbage, p::FrameType::data, 0);
   garbage[0] = 42;
-  pair.send(hello(2) + std::string(garbage, 8));
+  pair.send(hello(p::kProtocolVersion + 1) + std::string(garbage, 8));
   BOOST_TEST((rejection(pair) == p::ProtocolError::Kind::bad_version));
 }
 

@@ -6,9 +6,10 @@
 #include <random>
 
 #include "gantry/protocol.hpp"
-#include "protocol_error_kind.hpp"
+#include "protocol_test_support.hpp"
 
 namespace p = gantry::protocol;
+using p::testing::payload_of;
 using p::ProtocolError;
 
 namespace {
@@ -17,13 +18,6 @@ p::Secret test_secret(std::uint8_t seed) {
   p::Secret s;
   for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<std::uint8_t>(seed + i * 7);
   return s;
-}
-
-
-std::string_view payload_of(const std::string& frame) {
-  const p::FrameHeader h = p::parse_header(frame.data());
-  BOOST_REQUIRE_EQUAL(frame.size(), p::kHeaderSize + h.length);
-  return std::string_view(frame).substr(p::kHeaderSize);
 }
 
 }  // namespace
@@ -81,7 +75,7 @@ BOOST_AUTO_TEST_CASE(hello_checks_magic_version_secret) {
   bad[8] = 'X';
   BOOST_TEST((error_kind([&] { check(bad, secret); }) == ProtocolError::Kind::bad_magic));
   bad = frame;
-  bad[16] = 2;  // version 2
+  bad[16] = static_cast<char>(p::kProtocolVersion + 1);  // a version from another build
   BOOST_TEST((error_kind([&] { check(bad, secret); }) == ProtocolError::Kind::bad_version));
   bad = frame;
   bad[0] = static_cast<char>(p::FrameType::data);
