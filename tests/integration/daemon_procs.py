@@ -66,6 +66,17 @@ def spare_pids(apache: "harness.Apache", group: str) -> list[int]:
     return [pid for pid in apache.child_pids() if cmdline(pid) == f"(wsgi:{group}) spare"]
 
 
+def waits_for_turn(pid: int) -> bool:
+    """A spare blocked on the hand-over futex, i.e. really waiting for the token. Its
+    title says "spare" (and the parent counts it as waiting) from the fork on, while it
+    still loads the module and drops privileges; a spare still on its way there can be
+    overtaken by a standby forked later, which then takes the token first."""
+    try:
+        return "futex" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
 def daemon_pids(apache: "harness.Apache") -> list[int]:
     """Every live daemon process of `apache` whose name was set by display-name."""
     return [pid for pid in apache.child_pids() if cmdline(pid).startswith("(wsgi:")]

@@ -149,12 +149,16 @@ def served_by_spare(apache, path, spare):
 
 def test_spares_are_named_spare_in_ps_until_they_take_over(lazy_off):
     # One serving process and one spare per slot; `pgrep -xf '(wsgi:pp)'` counts 1. (A
-    # snapshot with both in place: a recycle may be under way when the test starts.)
+    # snapshot with both in place and the spare blocked on the token: a recycle may be
+    # under way when the test starts, and a spare still starting can lose the token to
+    # the standby forked after the next recycle.)
     def settled():
         pids = [p for p in lazy_off.child_pids() if daemon_procs.cmdline(p).startswith("(wsgi:pp)")]
         titles = sorted(daemon_procs.cmdline(p) for p in pids)
-        return pids if titles == ["(wsgi:pp)", "(wsgi:pp) spare"] else None
-    wait_for(settled, what="one serving process and one spare")
+        spares = daemon_procs.spare_pids(lazy_off, "pp")
+        return (titles == ["(wsgi:pp)", "(wsgi:pp) spare"]
+                and all(daemon_procs.waits_for_turn(p) for p in spares))
+    wait_for(settled, what="one serving process and one spare waiting for its turn")
     serving = daemon_procs.group_pids(lazy_off, "pp")
     spare = daemon_procs.spare_pids(lazy_off, "pp")
     assert len(serving) == 1 and len(spare) == 1, (serving, spare)
@@ -165,8 +169,9 @@ def test_spares_are_named_spare_in_ps_until_they_take_over(lazy_off):
     # Without display-name the spare is still "(wsgi:GROUP) spare"; once serving, it shows
     # Apache's own command line, as a serving process without display-name always did.
     plain_spare = wait_for(lambda: [p for p in lazy_off.child_pids()
-                                    if daemon_procs.cmdline(p) == "(wsgi:plain) spare"],
-                           what="the spare of 'plain'")[0]
+                                    if daemon_procs.cmdline(p) == "(wsgi:plain) spare"
+                                    and daemon_procs.waits_for_turn(p)],
+                           what="the spare of 'plain' waiting for its turn")[0]
     served_by_spare(lazy_off, "/plain", plain_spare)
     assert daemon_procs.cmdline(plain_spare).startswith("/usr/sbin/apache2"), \
         daemon_procs.cmdline(plain_spare)
