@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gantry/config_error.hpp"
+#include "gantry/directive_words.hpp"
 #include "gantry/trusted_proxy.hpp"
 #include "group_names.hpp"
 
@@ -27,13 +28,14 @@ constexpr const char* kBadGroupName = "GANTRY0008";
   throw ConfigError(std::string(id) + ": " + directive + ": " + message);
 }
 
-std::vector<const char*> words(cmd_parms* cmd, const char* args) {
+// The words of the directive's arguments, quoted option values unquoted as for every other
+// mod_wsgi directive (gantry/directive_words.hpp): application-group='%{GLOBAL}' works here
+// too. The first `positional` words are read as Apache reads any word.
+std::vector<const char*> words(cmd_parms* cmd, const char* args,
+                               std::size_t positional = kAllPositional) {
   std::vector<const char*> out;
-  while (*args) {
-    const char* word = ap_getword_conf(cmd->pool, &args);
-    if (!*word && !*args) break;
-    out.push_back(word);
-  }
+  for (const std::string& word : split_directive_words(cmd->cmd->name, args, positional))
+    out.push_back(apr_pstrmemdup(cmd->pool, word.data(), word.size()));
   return out;
 }
 
@@ -90,7 +92,7 @@ void set_trusted_proxies(cmd_parms* cmd, DirConfig* dir, const char* args) {
 
 void set_dispatch_script(cmd_parms* cmd, DirConfig* dir, const char* args) {
   const char* directive = cmd->cmd->name;
-  const auto list = words(cmd, args);
+  const auto list = words(cmd, args, 1);
   if (list.empty()) fail(kMissingArgument, directive, "requires a script path: WSGIDispatchScript FILE [application-group=NAME]");
   auto* conf = static_cast<ScriptFileConf*>(apr_pcalloc(cmd->pool, sizeof(ScriptFileConf)));
   *conf = ScriptFileConf{};
@@ -110,7 +112,7 @@ void set_dispatch_script(cmd_parms* cmd, DirConfig* dir, const char* args) {
 
 void add_handler_script(cmd_parms* cmd, DirConfig* dir, const char* args) {
   const char* directive = cmd->cmd->name;
-  const auto list = words(cmd, args);
+  const auto list = words(cmd, args, 2);
   if (list.size() < 2)
     fail(kMissingArgument, directive,
          "requires a handler name and a script path: WSGIHandlerScript NAME FILE [process-group=NAME]"

@@ -261,8 +261,9 @@ def test_interrupt_timeout_raises_request_timeout_and_keeps_the_process(apache):
     assert r.status == 504
     line = log_line(apache, r"GANTRY0215: [^\n]*", since)
     assert "raised mod_wsgi.RequestTimeout in GET /intr/spin?s=30" in line
-    # The stuck thread's stack follows GANTRY0216 in lines of their own: wait for them too.
-    apache.wait_for_log(r"GANTRY0216[\s\S]*lifecycle\.wsgi[\s\S]*in application", since)
+    # The stuck thread's stack: GANTRY0215 continuation lines, each written on its own.
+    apache.wait_for_log(r'GANTRY0215:\s+File "[^"]*lifecycle\.wsgi", line \d+, in application', since)
+    apache.wait_for_log(r"GANTRY0216: the interrupted request\(s\) ended", since)
     assert get_json(apache, "/intr/pid")["pid"] == pid  # the process was kept
 
 

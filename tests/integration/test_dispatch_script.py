@@ -20,7 +20,7 @@ WSGIScriptAlias /missing @APPS@/dispatch_target.wsgi
   WSGIDispatchScript @APPS@/dispatch.py
 </Location>
 <Location /own-group>
-  WSGIDispatchScript @APPS@/dispatch.py application-group=dispatchers
+  WSGIDispatchScript @APPS@/dispatch.py application-group="dispatchers"
 </Location>
 <Location /configured-daemon>
   WSGIProcessGroup dispatch-b

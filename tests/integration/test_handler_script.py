@@ -9,7 +9,7 @@ apache = harness.server("""
 WSGIDaemonProcess handlers processes=1 threads=2
 WSGIHandlerScript resource-handler @APPS@/handler_script.wsgi
 WSGIHandlerScript daemon-handler @APPS@/handler_script.wsgi \\
-    process-group=handlers application-group=%{GLOBAL} pass-authorization=On
+    process-group='handlers' application-group="%{GLOBAL}" pass-authorization=On
 Alias /files @ROOT@/files
 <Directory @ROOT@/files>
   AddHandler resource-handler .myext
