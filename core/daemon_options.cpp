@@ -225,7 +225,9 @@ bool valid_account(std::string_view value) {
 // Parses one value into `out`; returns false if it is not of the accepted form.
 bool apply(const OptionSpec& spec, std::string_view group, std::string_view value,
            DaemonOptions& out) {
-  if (value.empty()) return false;
+  // An empty path list (python-path="", as templated configs produce) adds nothing, as in
+  // mod_wsgi; every other option needs a value.
+  if (value.empty() && spec.kind != K::path_list) return false;
   switch (spec.kind) {
     case K::count:
     case K::seconds:
@@ -260,7 +262,8 @@ bool apply(const OptionSpec& spec, std::string_view group, std::string_view valu
     case K::path_list:
     case K::name_list: {
       auto parts = split_nonempty(value, spec.kind == K::path_list ? ':' : ',');
-      if (parts.empty()) return false;
+      if (parts.empty() && !value.empty()) return false;  // "::" is a mistake; "" is nothing
+      if (parts.empty() && spec.kind == K::name_list) return false;
       if (spec.kind == K::name_list && !std::all_of(parts.begin(), parts.end(), valid_account))
         return false;
       out.*std::get<std::vector<std::string> D::*>(spec.field) = std::move(parts);

@@ -156,6 +156,13 @@ BOOST_AUTO_TEST_CASE(every_kind_parses) {
   BOOST_TEST(parse_daemon_process("x", {"display-name=my-daemon"}).display_name == "my-daemon");
 }
 
+BOOST_AUTO_TEST_CASE(empty_python_path_adds_nothing) {
+  // python-path="" (a template with nothing to add) is accepted, as mod_wsgi does.
+  BOOST_TEST(parse_daemon_process("site", {"python-path="}).python_path.empty());
+  BOOST_CHECK_THROW(parse_daemon_process("site", {"display-name="}), std::exception);
+  BOOST_CHECK_THROW(parse_daemon_process("site", {"supplementary-groups="}), std::exception);
+}
+
 BOOST_AUTO_TEST_CASE(zero_means_default_where_mod_wsgi_says_so) {
   const DaemonOptions o = parse_daemon_process(
       "a", {"header-buffer-size=0", "response-buffer-size=0", "send-buffer-size=0",
