@@ -16,7 +16,7 @@ using namespace protocol::wire;
 namespace {
 
 constexpr std::uint8_t kAllDescriptors =
-    kFdListen | kFdTable | kFdHandover | kFdErrorLog | kFdPythonObject;
+    kFdListen | kFdTable | kFdHandover | kFdErrorLog | kFdPythonObject | kFdScoreboard;
 constexpr std::size_t kMinString = 4;  // an empty string is its u32 length
 
 void append_string(std::string& out, std::string_view s) {

@@ -96,19 +96,64 @@ class DaemonChannel final : public RequestChannel {
   Lifecycle* life_;
 };
 
+// The request on this process's status scoreboard (gantry/scoreboard_writer.hpp). It is
+// finished - with its failure, if any - before the response's last frame goes out, so a
+// client that has its whole response already finds it counted on the gantry-status page.
+class ScoreEntry {
+ public:
+  explicit ScoreEntry(scoreboard::BoardWriter* board) : board_(board) {}
+  ScoreEntry(const ScoreEntry&) = delete;
+  ScoreEntry& operator=(const ScoreEntry&) = delete;
+  ~ScoreEntry() { fail(scoreboard::Failure::internal_error); }  // never left open
+
+  void start(std::string_view method, std::string_view uri, std::int64_t started_us, std::int64_t queue_wait_us) {
+    if (!board_) return;
+    board_->request_started(method, uri, started_us, queue_wait_us);
+    open_ = true;
+  }
+  void finish(Outcome outcome, bool timed_out = false) {
+    using scoreboard::Failure;
+    if (outcome == Outcome::server_error) return fail(timed_out ? Failure::request_timeout : Failure::application_error);
+    if (outcome == Outcome::aborted) return fail(Failure::aborted);
+    close_with(nullptr);
+  }
+  // A failure ends the request; a connection refused before it started counts too.
+  void fail(scoreboard::Failure failure) {
+    if (open_ || (board_ && failure == scoreboard::Failure::refused && !done_)) close_with(&failure);
+  }
+
+ private:
+  void close_with(const scoreboard::Failure* failure) {
+    if (!board_ || done_) return;
+    board_->request_finished(failure);
+    open_ = false;
+    done_ = true;
+  }
+  scoreboard::BoardWriter* board_;
+  bool open_ = false;
+  bool done_ = false;
+};
+
+// How long the request waited between the Apache child sending it (mod_wsgi.queue_start)
+// and this thread taking it, in microseconds; -1 if unknown.
+std::int64_t queue_wait_us(std::span<const EnvEntry> environ, std::int64_t started_us) {
+  const std::string_view queued = find(environ, "mod_wsgi.queue_start");
+  std::int64_t queue_start = 0;
+  if (std::from_chars(queued.data(), queued.data() + queued.size(), queue_start).ec != std::errc{}) return -1;
+  return std::max<std::int64_t>(0, started_us - queue_start);
+}
+
 // queue-timeout: a request that waited longer than this between the Apache child sending
 // it (mod_wsgi.queue_start) and a request thread taking it is answered 504 without running
 // the application - the client has most likely given up, and running it would only make
 // the backlog worse. The line travels to the Apache child as a LOG frame, so it is logged
 // with the request (client address) by the child that answers.
 bool queue_timeout_expired(const DaemonRunSpec& spec, SocketChannel& channel, std::int64_t started_us,
-                           const std::string& method, const std::string& uri) {
+                           const std::string& method, const std::string& uri, ScoreEntry& score) {
   if (spec.queue_timeout <= 0) return false;
-  const std::string_view queued = find(channel.environ(), "mod_wsgi.queue_start");
-  std::int64_t queue_start = 0;
-  if (std::from_chars(queued.data(), queued.data() + queued.size(), queue_start).ec != std::errc{})
-    return false;
-  const double waited = static_cast<double>(started_us - queue_start) / 1e6;
+  const std::int64_t wait_us = queue_wait_us(channel.environ(), started_us);
+  if (wait_us < 0) return false;
+  const double waited = static_cast<double>(wait_us) / 1e6;
   if (waited <= spec.queue_timeout) return false;
   char text[512];
   std::snprintf(text, sizeof text,
@@ -123,6 +168,7 @@ bool queue_timeout_expired(const DaemonRunSpec& spec, SocketChannel& channel, st
                          {{"Content-Type", "text/plain; charset=utf-8"},
                           {"Content-Length", std::to_string(body.size())}});
   channel.write(body);
+  score.fail(scoreboard::Failure::queue_timeout);
   channel.finish(Outcome::ok);
   return true;
 }
@@ -154,6 +200,7 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
   options.response_buffer_size = spec.response_buffer_size;
   std::optional<Lifecycle::Token> token;
   std::string method, uri;
+  ScoreEntry score(spec.board);
   try {
     protocol::Secret secret;
     std::copy(spec.secret.begin(), spec.secret.end(), secret.begin());
@@ -166,14 +213,18 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     // inactivity-timeout (health checks must not keep an idle process alive).
     const bool activity = find(channel.environ(), "mod_wsgi.ignore_activity") != "1";
     token = life.request_started(method, uri, channel.auth_query() ? nullptr : &seen, activity);
+    score.start(method, uri, started_us, queue_wait_us(channel.environ(), started_us));
     if (channel.auth_query()) {
       serve_auth_check(channel, python);
-    } else if (!queue_timeout_expired(spec, channel, started_us, method, uri)) {
+      score.finish(Outcome::ok);
+    } else if (!queue_timeout_expired(spec, channel, started_us, method, uri, score)) {
       DaemonChannel request(channel, started_us, activity ? &life : nullptr);
       Outcome outcome = python.run_request(target_from(request.environ()), request);
       // H-D: a request interrupted with mod_wsgi.RequestTimeout (interrupt-timeout) that
       // unwound before its headers went out is a gateway timeout, not an app error.
-      if (outcome == Outcome::server_error && life.interrupted(*token)) {
+      const bool timed_out = outcome == Outcome::server_error && life.interrupted(*token);
+      score.finish(outcome, timed_out);
+      if (timed_out) {
         static const std::string body = "Gateway Timeout: the request exceeded request-timeout.\n";
         channel.start_response("504 Gateway Timeout",
                                {{"Content-Type", "text/plain; charset=utf-8"},
@@ -184,9 +235,11 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
       channel.finish(outcome);
     }
   } catch (const protocol::ProtocolError& e) {
+    score.fail(scoreboard::Failure::refused);
     log(spec, Level::error, "GANTRY0206: daemon process refused a connection (group " + spec.group +
                                 "): " + e.what());
   } catch (const ChannelError& e) {
+    score.fail(scoreboard::Failure::connection_lost);
     log(spec, Level::info, "GANTRY0207: request " + method + " " + uri + " ended early (group " +
                                spec.group + "): " + e.what());
   } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include "gil_watch.hpp"
 #include "lifecycle.hpp"
 #include "loader_pages.hpp"
+#include "memory_sampler.hpp"
 #include "process_memory.hpp"
 #include "worker_pool.hpp"
 
@@ -123,6 +124,11 @@ int run(const DaemonRunSpec& spec) {
     if (!spec.standby_ready || spec.standby_ready()) pool.stop_accepting();
   });
   pool.start();
+  if (spec.board) {  // the gantry-status page: this process now serves
+    spec.board->set_request_limit(life.request_limit());
+    spec.board->set_state(scoreboard::State::serving);
+    start_memory_sampler(spec.board);
+  }
   if (log) log->log(Level::info, "GANTRY0203: daemon process ready: " + who + ", " +
                                      std::to_string(spec.threads) + " threads, RSS " +
                                      mib(resident_bytes()) +
@@ -131,6 +137,7 @@ int run(const DaemonRunSpec& spec) {
                                                            : std::string()));
 
   DaemonExit reason = life.wait_for_exit();
+  if (spec.board) spec.board->draining(static_cast<int>(reason));
   // How long the requests in flight may still run: first a grace period, then (unless
   // the reason is urgent already) shutdown-timeout more. Then the process exits, cutting
   // off what is left (the Apache child answers 502 for those).

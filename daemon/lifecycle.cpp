@@ -89,9 +89,10 @@ void Lifecycle::check_script(const ScriptTarget& target) {
 
 void Lifecycle::request_finished(Token token, std::string_view method, std::string_view uri) {
   // Two syscalls at most, and none when nothing reads the figures.
-  std::uint64_t peak = spec_.memory_growth_log ? peak_resident_bytes() : 0;
-  std::uint64_t rss = spec_.maximum_memory || spec_.note_rss ? resident_bytes() : 0;
+  std::uint64_t peak = spec_.memory_growth_log || spec_.board ? peak_resident_bytes() : 0;
+  std::uint64_t rss = spec_.maximum_memory || spec_.note_rss || spec_.board ? resident_bytes() : 0;
   if (spec_.note_rss) spec_.note_rss(rss);
+  if (spec_.board) spec_.board->note_rss(rss, peak);
   std::optional<DaemonExit> reason;
   std::uint64_t growth = 0;
   bool wake_main = false;
@@ -127,6 +128,11 @@ void Lifecycle::request_finished(Token token, std::string_view method, std::stri
   }
   if (wake_main) changed_.notify_all();
   Logger* log = spec_.logger;
+  if (spec_.board && spec_.memory_growth_log && growth >= spec_.memory_growth_log) {
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    spec_.board->note_growth(method, uri, now_us, peak - growth, peak);  // the status page's record
+  }
   if (log && spec_.memory_growth_log && growth >= spec_.memory_growth_log) {
     log->log(Level::notice, "GANTRY0210: request grew the peak memory of daemon process: group " +
                                 spec_.group + ", pid " + std::to_string(getpid()) + ", " +

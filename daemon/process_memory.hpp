@@ -8,5 +8,9 @@ namespace gantry::daemon {
 std::uint64_t resident_bytes();
 // The highest resident set size this process ever reached, in bytes (getrusage maxrss).
 std::uint64_t peak_resident_bytes();
+// Proportional (PSS) and unique (USS: private clean + dirty) set sizes, in bytes, from
+// /proc/self/smaps_rollup. Walks every mapping in the kernel: for a periodic sampler, not
+// for every request. False if unreadable.
+bool proportional_bytes(std::uint64_t* pss, std::uint64_t* uss);
 
 }  // namespace gantry::daemon

@@ -33,6 +33,7 @@
 #include "daemon_table.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gantry/daemon_options.hpp"
+#include "gantry/scoreboard_writer.hpp"
 #include "gantry_hooks.h"
 #include "process_title.hpp"
 #include "python_loader.hpp"
@@ -47,6 +48,8 @@ constexpr int kStartupFailed = static_cast<int>(DaemonExit::startup_failed);
 
 // This process's record in the status table (a forked child has exactly one).
 SlotRecord* own_slot = nullptr;
+// This process's status scoreboard (gantry/scoreboard_writer.hpp); null without one.
+scoreboard::BoardWriter* own_board = nullptr;
 
 // Leaves the process with `status`, recording it first (see SlotRecord::note_own_exit).
 // Apache's MPM reaps every child of the parent and runs ap_process_child_status() on it
@@ -55,6 +58,7 @@ SlotRecord* own_slot = nullptr;
 // table, so those two leave with a harmless code instead.
 [[noreturn]] void exit_daemon(int status) noexcept {
   if (own_slot) own_slot->note_own_exit(getpid(), status);
+  if (own_board) own_board->exited(status);
   int code = status & 0xff;
   if (code == APEXIT_CHILDFATAL || code == APEXIT_CHILDSICK) code = 100 + code;
   _exit(code);
@@ -376,6 +380,11 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     if (s) s->log.level = static_cast<int>(launch.log_level);  // this generation's LogLevel
     own_slot = attach_exit_record(launch, fds.table);
     if (!own_slot) fail_launch(launch, "the status table did not come with the launch");
+    if (fds.scoreboard >= 0) {  // the gantry-status page's view of this process
+      own_board = scoreboard::BoardWriter::attach(fds.scoreboard);
+      close(fds.scoreboard);
+      if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
+    }
     // The parent parsed these words already; the same parser gives the same options.
     const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
     const Context c{s, launch, options, process_index};
@@ -413,6 +422,7 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     // default action, ends the wait when Apache stops).
     if (launch.standby && handover) {
       handover->wait_for_turn(static_cast<int>(launch.cell));
+      if (own_board) own_board->set_state(scoreboard::State::starting);
       serving_title(c);
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
@@ -429,6 +439,7 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
                    " start Apache",
                    process_index, c.name().c_str(), static_cast<long>(getpid()));
     DaemonRunSpec spec = make_spec(c, fds.listen);
+    spec.board = own_board;
     if (handover) {
       std::atomic<std::uint64_t>* rss = &handover->rss[launch.cell];
       spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };

@@ -185,7 +185,7 @@ bool exchange(SpawnerState& st, const std::string& message, const LaunchDescript
               spawn::SpawnReply& reply, std::string& error) {
   std::array<int, spawn::kMaxDescriptors> list{};
   std::size_t count = 0;
-  for (int fd : {fds.listen, fds.table, fds.handover, fds.error_log, fds.python_object})
+  for (int fd : {fds.listen, fds.table, fds.handover, fds.error_log, fds.python_object, fds.scoreboard})
     if (fd >= 0) list[count++] = fd;
   // No credentials attached: with SO_PASSCRED on its end, the kernel adds ours, which the
   // spawner checks.
@@ -264,7 +264,7 @@ pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDes
   request.descriptors = static_cast<std::uint8_t>(
       (fds.listen >= 0 ? spawn::kFdListen : 0) | (fds.table >= 0 ? spawn::kFdTable : 0) |
       (fds.handover >= 0 ? spawn::kFdHandover : 0) | (fds.error_log >= 0 ? spawn::kFdErrorLog : 0) |
-      (fds.python_object >= 0 ? spawn::kFdPythonObject : 0));
+      (fds.python_object >= 0 ? spawn::kFdPythonObject : 0) | (fds.scoreboard >= 0 ? spawn::kFdScoreboard : 0));
   std::string message;
   try {
     message = spawn::encode_launch(request);

@@ -29,6 +29,7 @@ struct LaunchDescriptors {
   int handover = -1;
   int error_log = -1;
   int python_object = -1;
+  int scoreboard = -1;  // the cell's status board, writable (status_boards.hpp)
 };
 
 // Real post_config passes, in Apache's parent: makes sure a spawner runs and watches it for

@@ -26,6 +26,7 @@
 
 #include "build_id.hpp"
 #include "daemon_handover.hpp"
+#include "status_boards.hpp"
 #include "daemon_identity.hpp"
 #include "daemon_spawner.hpp"
 #include "python_loader.hpp"
@@ -461,6 +462,8 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
   // Twice the slots: the second half holds the exit notes of standby cells (exit_record).
   generation.table = DaemonTable::create(2 * total_slots);
   handovers_ = map_handovers(total_slots);
+  // The gantry-status page's scoreboards; without them the daemons merely run unobserved.
+  create_status_boards(pconf_, s_, generation);
   for (auto& g : generation.groups)
     if (!open_socket(g)) return false;
 
@@ -634,6 +637,7 @@ void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned de
   fds.handover = handovers_.slots ? handovers_.fd : -1;
   fds.error_log = error_log_fd(s_);
   fds.python_object = held_python_object_fd();
+  fds.scoreboard = status_board_fd(slot.table_slot, cell_index);
   const apr_time_t asked = apr_time_now();
   const pid_t pid = spawn_daemon(s_, launch, fds, error);
   explicit_bzero(launch.secret.data(), launch.secret.size());

@@ -29,6 +29,8 @@ int gantry_post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, s
 void gantry_child_init(apr_pool_t* pchild, server_rec* s);
 int gantry_translate_name(request_rec* r);
 int gantry_handler(request_rec* r);
+/* SetHandler gantry-status (module/status_handler.cpp). */
+int gantry_status_handler(request_rec* r);
 
 /* WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript (module/auth_providers.cpp):
  * the "wsgi" authn provider, the "wsgi-group" authz provider and the access checker. */

@@ -19,6 +19,7 @@
 #include "python_loader.hpp"
 #include "daemon_supervisor.hpp"
 #include "server_facts.hpp"
+#include "status_boards.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -122,6 +123,7 @@ extern "C" int gantry_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* pt
 extern "C" void gantry_child_init(apr_pool_t* pchild, server_rec* s) {
   run_guarded_void(s, "child_init", [&] {
     daemon_child_init(pchild, s);  // daemon mode: children close the daemons' listeners
+    close_status_board_fds();      // ... and the daemons' writable scoreboards
     GlobalConfig& global = *server_config(s)->global;
     // WSGIRestrictEmbedded On: no Python in Apache children - unless a WSGIDispatchScript
     // must run there (GANTRY0421 said so at start-up); applications still never do.

@@ -31,6 +31,8 @@ static int translate_name(request_rec* r) { return gantry_translate_name(r); }
 
 static int handler(request_rec* r) { return gantry_handler(r); }
 
+static int status_handler(request_rec* r) { return gantry_status_handler(r); }
+
 static void register_hooks(apr_pool_t* p) {
   /* Like mod_wsgi: Alias is consulted first (so "Alias /static/ ..." next to
    * "WSGIScriptAlias / app.wsgi" serves static files), and script aliases come before
@@ -45,6 +47,7 @@ static void register_hooks(apr_pool_t* p) {
   ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
   ap_hook_translate_name(translate_name, before_us, after_us, APR_HOOK_MIDDLE);
   ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+  ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE); /* SetHandler gantry-status */
   gantry_register_auth_hooks(p);
 }
 

@@ -208,6 +208,7 @@ void serve_one(int sock, pid_t parent, int* tid_field, std::vector<char>& buffer
   d.handover = take(spawn::kFdHandover);
   d.error_log = take(spawn::kFdErrorLog);
   d.python_object = take(spawn::kFdPythonObject);
+  d.scoreboard = take(spawn::kFdScoreboard);
 
   // The parent's main loop is blocked until the reply: the new process, which has a lot to
   // do, waits at this gate until the reply is sent, so it cannot take the CPU from the

@@ -2,7 +2,8 @@
 # Installs everything Gantry needs to build and test on Debian 12: Apache httpd and its
 # headers, Python 3.11 (embedded), Boost.Test, Debian's mod_wsgi (the reference the tests
 # compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), the
-# load-test tools, and Django and Flask (the conf-examples run real projects). Idempotent:
+# load-test tools, Django and Flask (the conf-examples run real projects), and headless
+# Chromium and prometheus_client's parser (the status page's tests). Idempotent:
 # when every package is already installed it touches nothing. Runs unattended (CI=true, no
 # stdin).
 set -euo pipefail
@@ -18,6 +19,7 @@ PACKAGES=(
   strace
   uwsgi-core uwsgi-plugin-python3
   python3-django python3-flask   # the Django and Flask conf-examples (test_conf_examples.py)
+  chromium python3-prometheus-client  # the gantry-status page's tests (test_status_page.py)
 )
 
 missing=()

@@ -15,6 +15,7 @@
 
 #include "gantry/log.hpp"
 #include "gantry/python_api.hpp"
+#include "gantry/scoreboard_writer.hpp"
 
 namespace gantry {
 
@@ -64,6 +65,8 @@ struct DaemonRunSpec {
   std::function<bool()> standby_ready;
   // Told the process's RSS after each request (the parent quotes it if the process dies).
   std::function<void(std::uint64_t)> note_rss;
+  // This process's status scoreboard (the gantry-status page); null without one.
+  scoreboard::BoardWriter* board = nullptr;
 };
 
 // Why a daemon process exited, as its exit status: the supervisor reads it back from

@@ -31,7 +31,8 @@
 //
 //   `descriptors` says which descriptors travel with the message, in this order: bit0 the
 //   group's listening socket, bit1 the status table, bit2 the hand-over page, bit3 the
-//   error log, bit4 mod_gantry_python.so opened by the parent (kFd* below).
+//   error log, bit4 mod_gantry_python.so opened by the parent, bit5 the cell's status
+//   scoreboard (gantry/scoreboard.hpp; kFd* below).
 //
 // REPLY (spawner -> parent), exactly kReplySize bytes:
 //
@@ -65,7 +66,8 @@ inline constexpr std::uint8_t kFdTable = 1u << 1;
 inline constexpr std::uint8_t kFdHandover = 1u << 2;
 inline constexpr std::uint8_t kFdErrorLog = 1u << 3;
 inline constexpr std::uint8_t kFdPythonObject = 1u << 4;
-inline constexpr std::size_t kMaxDescriptors = 5;
+inline constexpr std::uint8_t kFdScoreboard = 1u << 5;
+inline constexpr std::size_t kMaxDescriptors = 6;
 
 struct LaunchIdentity {
   bool switch_user = false;
