@@ -80,7 +80,7 @@ table{border-collapse:collapse;background:#fff;margin:.3em 0}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
 th{background:#eef2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .state-serving{color:#1a7f37}.state-draining{color:#9a6700}.state-spare,.state-starting{color:#57606a}
-ul.requests{margin:0;padding-left:1.1em}code{font-size:.95em}
+ul.requests{margin:0;padding-left:1.1em}code{font-size:.95em}td.last-exit{min-width:18em}
 .warning{background:#fff8c5;border:1px solid #d4a72c;padding:.5em .8em}
 svg .none{font:11px sans-serif;fill:#888}
 )";
@@ -126,8 +126,9 @@ std::string causes(const Counts& counts, Name name, const char* cls) {
 void group_section(std::string& h, const Group& g, std::int64_t now_us) {
   h += "<section class=\"group\" data-group=\"" + esc(g.name) + "\">\n<h2>Group <code>" + esc(g.name) + "</code></h2>\n";
   h += "<p class=\"summary\"><span class=\"processes-configured\">" + std::to_string(g.processes_configured) +
-       "</span> processes &times; <span class=\"threads\">" + std::to_string(g.threads) +
-       "</span> threads &middot; queue: <span class=\"queue-waiting\">" +
+       "</span> " + (g.processes_configured == 1 ? "process" : "processes") + " &times; <span class=\"threads\">" +
+       std::to_string(g.threads) + "</span> " + (g.threads == 1 ? "thread" : "threads") +
+       " &middot; queue: <span class=\"queue-waiting\">" +
        (g.queue.waiting ? std::to_string(*g.queue.waiting) : std::string("unknown")) +
        "</span> waiting (backlog " + std::to_string(g.queue.backlog_limit) + ")";
   if (g.requests) {
