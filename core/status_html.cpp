@@ -80,7 +80,7 @@ table{border-collapse:collapse;background:#fff;margin:.3em 0}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
 th{background:#eef2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .state-serving{color:#1a7f37}.state-draining{color:#9a6700}.state-spare,.state-starting{color:#57606a}
-ul.requests{margin:0;padding-left:1.1em}code{font-size:.95em}td.last-exit{min-width:18em}
+ul.requests{margin:0;padding-left:1.1em}code{font-size:.95em}td.last-exit{min-width:13em}
 .warning{background:#fff8c5;border:1px solid #d4a72c;padding:.5em .8em}
 svg .none{font:11px sans-serif;fill:#888}
 )";
@@ -131,10 +131,13 @@ void group_section(std::string& h, const Group& g, std::int64_t now_us) {
        " &middot; queue: <span class=\"queue-waiting\">" +
        (g.queue.waiting ? std::to_string(*g.queue.waiting) : std::string("unknown")) +
        "</span> waiting (backlog " + std::to_string(g.queue.backlog_limit) + ")";
-  if (g.requests) {
+  // A request's wait is counted when it starts: the average is over the requests started.
+  std::size_t started = g.requests;
+  for (const Process& p : g.processes) started += p.requests.size();
+  if (started) {
     char wait[64];
     std::snprintf(wait, sizeof wait, "%.1f ms average, %.1f ms longest",
-                  g.queue.wait_seconds_total / static_cast<double>(g.requests) * 1000, g.queue.wait_seconds_max * 1000);
+                  g.queue.wait_seconds_total / static_cast<double>(started) * 1000, g.queue.wait_seconds_max * 1000);
     h += std::string(", queued ") + wait;
   }
   h += " &middot; <span class=\"total-requests\">" + std::to_string(g.requests) +
