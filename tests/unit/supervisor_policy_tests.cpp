@@ -4,11 +4,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "gantry/daemon_api.hpp"
@@ -318,6 +320,39 @@ BOOST_AUTO_TEST_CASE(every_interleaving_of_hand_over_takeover_crash_and_monitor_
     ++orders;
   } while (std::next_permutation(events.begin(), events.end()));
   BOOST_TEST(orders == 720);
+}
+
+// The same with real threads racing on one word: a recycling process, its standby spinning
+// for the token, and the parent settling the slot again and again meanwhile.
+BOOST_AUTO_TEST_CASE(a_hand_over_racing_the_parent_on_threads_ends_with_one_serving_and_no_token) {
+  for (int round = 0; round < 2000; ++round) {
+    SlotPage page;
+    SlotHandover& h = page.handover;
+    h.set_state(0, CellState::serving);
+    h.set_state(1, CellState::waiting);
+    std::atomic<bool> go{false};
+    std::thread recycler([&] {
+      while (!go.load()) {}
+      h.hand_over(0);
+    });
+    std::thread standby([&] {
+      while (!go.load()) {}
+      while (!h.try_take_turn(1)) {}
+    });
+    std::atomic<int> wrong{0};  // Boost.Test checks belong to the main thread
+    std::thread parent([&] {
+      while (!go.load()) {}
+      for (int i = 0; i < 50; ++i) wrong += h.settle() != SlotHandover::Need::nothing;
+    });
+    go.store(true);
+    recycler.join();
+    standby.join();
+    parent.join();
+    BOOST_TEST_REQUIRE(wrong.load() == 0);
+    BOOST_TEST_REQUIRE((h.state(0) == CellState::draining));
+    BOOST_TEST_REQUIRE((h.state(1) == CellState::serving));
+    BOOST_TEST_REQUIRE(!h.token_offered());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_parent_never_offers_a_second_token_to_a_standby_that_took_the_first) {
