@@ -1,18 +1,13 @@
 #include "daemon_supervisor.hpp"
 
 #include <ap_mpm.h>
-#include <apr_strings.h>
 #include <apr_portable.h>
 #include <apr_thread_proc.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <mpm_common.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +23,7 @@
 #include "daemon_exit_watch.hpp"
 #include "daemon_identity.hpp"
 #include "daemon_retirement.hpp"
+#include "daemon_socket.hpp"
 #include "daemon_spawner.hpp"
 #include "python_loader.hpp"
 #include "daemon_runtime.hpp"
@@ -118,7 +114,6 @@ class Supervisor final : public supervisor::Host {
  private:
   spawn::LaunchRequest make_launch(const DaemonGroupRuntime& g, const supervisor::Slot& slot,
                                    int cell, bool standby, unsigned delay_seconds) const;
-  bool open_socket(DaemonGroupRuntime& group);
   void log_death(const supervisor::Slot& slot, const supervisor::Death& d, bool lost);
   void stop();
 
@@ -129,19 +124,6 @@ class Supervisor final : public supervisor::Host {
   std::optional<supervisor::Policy> policy_;
   std::unique_ptr<CellWatch[]> watches_;  // 2 per slot
 };
-
-std::string socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pid_t parent,
-                        std::uint32_t generation, unsigned id) {
-  // mod_wsgi's naming: PREFIX.PID.GENERATION.ID.sock, PREFIX = WSGISocketPrefix or the
-  // runtime directory's "wsgi" (/var/run/apache2/wsgi.1234.0.1.sock on Debian).
-  std::string prefix = global.socket_prefix;
-  if (prefix.empty()) {
-    const char* dir = ap_runtime_dir_relative(ptemp, "wsgi");
-    prefix = dir ? dir : "wsgi";
-  }
-  return prefix + "." + std::to_string(parent) + "." + std::to_string(generation) + "." +
-         std::to_string(id) + ".sock";
-}
 
 // %{GLOBAL} -> "", %{SERVER} -> "host" or "host:port"; nullopt-ish "" + false for forms
 // that need a request (%{RESOURCE}, %{ENV:...}).
@@ -210,7 +192,7 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
       }
       g.preload.push_back(std::move(script));
     }
-    g.socket_path = socket_path(global_, ptemp, generation.parent_pid, generation.generation, g.id);
+    g.socket_path = daemon_socket_path(global_, ptemp, generation.parent_pid, generation.generation, g.id);
     const std::string late = not_yet_effective_warning(o);
     if (!late.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_, "%s", late.c_str());
   }
@@ -224,7 +206,7 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
     return false;
   }
   for (auto& g : generation.groups)
-    if (!open_socket(g)) return false;
+    if (!open_daemon_socket(s_, g)) return false;
 
   std::vector<supervisor::GroupShape> shapes;
   for (const auto& g : generation.groups) shapes.push_back({g.processes, keeps_standby(g.options())});
@@ -235,72 +217,6 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
     watches_[i].slot = i / 2;
     watches_[i].cell = static_cast<int>(i % 2);
   }
-  return true;
-}
-
-bool Supervisor::open_socket(DaemonGroupRuntime& g) {
-  const DaemonOptions& o = g.options();
-  auto fail = [&](const char* step, int error, const std::string& fix) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s_,
-                 "GANTRY0052: daemon group '%s': cannot %s the socket %s: %s; %s",
-                 g.name().c_str(), step, g.socket_path.c_str(), std::strerror(error), fix.c_str());
-    return false;
-  };
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (g.socket_path.size() >= sizeof(address.sun_path))
-    return fail("create", ENAMETOOLONG,
-                "UNIX socket paths are limited to " + std::to_string(sizeof(address.sun_path) - 1) +
-                    " bytes: set WSGISocketPrefix to a shorter directory");
-  std::memcpy(address.sun_path, g.socket_path.c_str(), g.socket_path.size() + 1);
-
-  // A socket left by a crashed Apache with the same pid is stale; anything else at that
-  // path is not ours to delete.
-  struct stat st{};
-  if (lstat(g.socket_path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode))
-      return fail("create", EEXIST, "something that is not a socket is in the way; remove it or"
-                                    " change WSGISocketPrefix");
-    unlink(g.socket_path.c_str());
-  }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail("create", errno, "the system is out of descriptors or memory");
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    const int error = errno;
-    close(fd);
-    return fail("bind", error,
-                "the directory must exist and be writable by the user Apache starts as;"
-                " set WSGISocketPrefix (for example WSGISocketPrefix /var/run/wsgi)");
-  }
-  // Only Apache's children (socket-user=, default User) may connect; the daemon processes
-  // inherit the listening descriptor and need no permission on the path.
-  if (geteuid() == 0 && chown(g.socket_path.c_str(), g.identity.socket_uid, -1) != 0) {
-    const int error = errno;
-    close(fd);
-    unlink(g.socket_path.c_str());
-    return fail("chown", error, "check socket-user= and Apache's User");
-  }
-  if (chmod(g.socket_path.c_str(), 0600) != 0) {
-    const int error = errno;
-    close(fd);
-    unlink(g.socket_path.c_str());
-    return fail("chmod", error, "check the file system holding WSGISocketPrefix");
-  }
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-  if (listen(fd, static_cast<int>(o.listen_backlog)) != 0) {
-    const int error = errno;
-    close(fd);
-    unlink(g.socket_path.c_str());
-    return fail("listen on", error, "check listen-backlog=");
-  }
-  g.listen_fd = fd;
   return true;
 }
 
