@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string>
 
+#include "daemon_socket.hpp"
 #include "gantry/proc_stat.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
@@ -49,17 +50,6 @@ std::string ago_text(std::int64_t at_us) {
 
 using Connection = DaemonConnection;
 
-void apply_buffer_sizes(int fd, const DaemonOptions& o) {
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-}
-
 // Connects, retrying while the group is (re)starting or its backlog is full: ENOENT
 // (socket not created yet), ECONNREFUSED (nobody listening), EAGAIN (backlog full).
 // Anything else (EACCES...) will not heal by waiting.
@@ -79,7 +69,7 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
       c.error = errno;
       return c;
     }
-    apply_buffer_sizes(fd, group.options());
+    apply_socket_buffer_sizes(fd, group.options());
     if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
       c.fd = fd;
       return c;

@@ -17,6 +17,17 @@ APLOG_USE_MODULE(wsgi);
 
 namespace gantry::module {
 
+void apply_socket_buffer_sizes(int fd, const DaemonOptions& o) {
+  if (o.send_buffer_size > 0) {
+    int size = static_cast<int>(o.send_buffer_size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
+  if (o.receive_buffer_size > 0) {
+    int size = static_cast<int>(o.receive_buffer_size);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+}
+
 std::string daemon_socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pid_t parent,
                         std::uint32_t generation, unsigned id) {
   // mod_wsgi's naming: PREFIX.PID.GENERATION.ID.sock, PREFIX = WSGISocketPrefix or the
@@ -78,14 +89,7 @@ bool open_daemon_socket(server_rec* s, DaemonGroupRuntime& g) {
     unlink(g.socket_path.c_str());
     return fail("chmod", error, "check the file system holding WSGISocketPrefix");
   }
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
+  apply_socket_buffer_sizes(fd, o);
   if (listen(fd, static_cast<int>(o.listen_backlog)) != 0) {
     const int error = errno;
     close(fd);

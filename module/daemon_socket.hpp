@@ -17,5 +17,7 @@ std::string daemon_socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pi
 // Creates, binds, chowns and listens on g.socket_path; sets g.listen_fd. False after logging
 // GANTRY0052 (Apache then does not start).
 bool open_daemon_socket(server_rec* s, DaemonGroupRuntime& g);
+// send-buffer-size= / receive-buffer-size= on either end of a group's connections.
+void apply_socket_buffer_sizes(int fd, const DaemonOptions& o);
 
 }  // namespace gantry::module
