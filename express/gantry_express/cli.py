@@ -79,6 +79,9 @@ def main(argv: list[str], tree_root: Path | None, installed_modules_dir: str | N
     except errors.ExpressError as e:
         print(f"gantry-express: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before Apache started: nothing runs yet
+        print("gantry-express: interrupted", file=sys.stderr)
+        return 130
     finally:
         if settings is not None and settings.server_root_is_temporary:
             shutil.rmtree(settings.server_root, ignore_errors=True)
