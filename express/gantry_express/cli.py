@@ -51,12 +51,22 @@ def start_server(s: options.Settings, inst: locate.Installation) -> int:
             say(line)
         say("Ctrl-C stops it")
 
-    rc = foreground.run(inst.apache_bin, conf, s.host, s.port, announce)
-    if rc != 0 and not s.log_to_terminal:
-        log = s.server_root / "error_log"
-        tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
-        print("\n".join(tail), file=sys.stderr)
+    try:
+        rc = foreground.run(inst.apache_bin, conf, s.host, s.port, announce)
+    except errors.ExpressError:
+        _print_log_tail(s)
+        raise
+    if rc != 0:
+        _print_log_tail(s)
     return rc
+
+
+def _print_log_tail(s: options.Settings) -> None:
+    """Why Apache stopped, when its error log is a file (else it is on the terminal)."""
+    log = s.server_root / "error_log"
+    if not s.log_to_terminal and log.exists():
+        tail = log.read_text(errors="replace").splitlines()[-20:]
+        print("\n".join(tail), file=sys.stderr)
 
 
 def setup_server(s: options.Settings, inst: locate.Installation) -> int:

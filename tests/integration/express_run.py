@@ -192,10 +192,11 @@ class Express:
         return json.loads(r.body)
 
     def interrupt(self, sig: int = signal.SIGINT) -> int:
-        """Sends `sig` to the launcher; returns its exit status once it and every process it
-        had are gone (the test fails if any outlives STOP_TIMEOUT)."""
+        """Sends `sig` to the launcher's process group, as a terminal's Ctrl-C does; returns
+        the launcher's exit status once it and every process it had are gone (the test fails
+        if any outlives STOP_TIMEOUT)."""
         self.track()
-        os.kill(self.proc.pid, sig)
+        os.killpg(self.proc.pid, sig)
         try:
             rc = self.proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -425,6 +425,14 @@ def test_socket_path_too_long(app_dir):
                    "GANTRY0644", "too long for the daemon sockets")
 
 
+def test_configuration_apache_refuses(app_dir):
+    bad = app_dir / "bad.conf"
+    bad.write_text("NoSuchDirective on\n")
+    expect_refusal([str(write_app(app_dir)), *account_args(), "--include-file", str(bad)],
+                   "GANTRY0649", "Apache refused the generated configuration",
+                   "Invalid command 'NoSuchDirective'")
+
+
 def test_port_in_use(app_dir):
     import socket
     with socket.socket() as s:
