@@ -3,7 +3,6 @@ application through handler.wsgi, static files from the document root and the UR
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from .locate import Installation
 from .options import Settings
