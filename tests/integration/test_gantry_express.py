@@ -33,7 +33,7 @@ def start(app: Path, *args: str, **kw) -> Express:
     return Express([str(app), *account_args(), *args], **kw)
 
 
-@pytest.mark.parametrize("mpm", ["event", "prefork"])
+@pytest.mark.parametrize("mpm", ["event", "prefork", "worker"])
 def test_processes_threads_and_sigint_stop_everything(app_dir, mpm):
     app = write_app(app_dir)
     ex = Express([str(app), *account_args(), "--processes", "2", "--threads", "3",
