@@ -71,6 +71,9 @@ class Foreground:
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_signal = signum
+        self._terminate()
+
+    def _terminate(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.tracked.update(session_processes(self.proc.pid))
             os.kill(self.proc.pid, signal.SIGTERM)
@@ -81,6 +84,8 @@ class Foreground:
         self.proc = subprocess.Popen(
             [str(self.apache_bin), "-f", str(self.conf), "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+        if self.stop_signal is not None:  # came while Apache was being forked
+            self._terminate()
 
     def wait_listening(self, host: str, port: int) -> bool:
         """True once Apache accepts connections; False if it exited or a signal came first."""
@@ -98,18 +103,13 @@ class Foreground:
     def wait(self) -> int:
         """Until Apache exits (on its own or because a signal stopped it); then makes sure every
         process of its session is gone. Returns Apache's exit status."""
-        while True:
-            try:
-                rc = self.proc.wait()
-                break
-            except KeyboardInterrupt:  # a signal between two waits: handled, wait again
-                continue
+        rc = self.proc.wait()  # our signal handlers only set a flag and signal Apache
         self._reap_leftovers()
         return rc
 
     def stop(self) -> int:
         if self.proc and self.proc.poll() is None:
-            self._on_signal(signal.SIGTERM, None)
+            self._terminate()
             try:
                 self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
