@@ -20,6 +20,12 @@ class ZombieWatch {
   // Asks the kernel for `pid`'s raw wait status without reaping it: >= 0, or -1 (alive).
   using Peek = int (*)(pid_t pid) noexcept;
 
+  ZombieWatch() = default;
+  // A handler still installed (a signal during static destruction) then sees no table.
+  ~ZombieWatch() { entries_.store(nullptr, std::memory_order_release); }
+  ZombieWatch(const ZombieWatch&) = delete;
+  ZombieWatch& operator=(const ZombieWatch&) = delete;
+
   // Not in a signal handler. Entries tracked so far are forgotten.
   void reset(std::size_t capacity);
   std::size_t capacity() const { return capacity_.load(std::memory_order_acquire); }
