@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cerrno>
 #include <cstdio>
@@ -51,15 +52,24 @@ std::string ago_text(std::int64_t at_us) {
 
 using Connection = DaemonConnection;
 
-void apply_buffer_sizes(int fd, const DaemonOptions& o) {
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
+// send-buffer-size= / receive-buffer-size=. A size the kernel refuses is not worth failing
+// the request for (the socket works with its default size): said once per process, since
+// every request would say it again.
+void apply_buffer_sizes(int fd, const DaemonOptions& o, const std::string& group_name) {
+  static std::atomic<bool> warned{false};
+  const auto set = [&](int option, std::size_t bytes, const char* name) {
+    if (bytes == 0) return;
+    const int size = static_cast<int>(bytes);
+    if (setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) == 0) return;
+    const int error = errno;
+    if (!warned.exchange(true))
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
+                   "GANTRY0522: setsockopt(%s=%d) on the socket to daemon group '%s' failed:"
+                   " %s; the connection uses the kernel's default size (said once per process)",
+                   name, size, group_name.c_str(), std::strerror(error));
+  };
+  set(SO_SNDBUF, o.send_buffer_size, "SO_SNDBUF");
+  set(SO_RCVBUF, o.receive_buffer_size, "SO_RCVBUF");
 }
 
 // Connects, retrying while the group is (re)starting or its backlog is full: ENOENT
@@ -76,18 +86,18 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
   apr_interval_time_t pause = apr_time_from_msec(10);
   for (;;) {
     ++c.attempts;
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    ScopedFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
       c.error = errno;
       return c;
     }
-    apply_buffer_sizes(fd, group.options());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-      c.fd = fd;
+    apply_buffer_sizes(fd.get(), group.options(), group.name());
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+      c.fd = std::move(fd);
       return c;
     }
     c.error = errno;
-    close(fd);
+    fd.reset();
     if (c.error != ENOENT && c.error != ECONNREFUSED && c.error != EAGAIN && c.error != EINTR)
       return c;
     const apr_time_t now = apr_time_now();
@@ -295,6 +305,11 @@ int report_connect_failure(request_rec* r, const DaemonGroupRuntime& group, cons
            ") may not reach the socket: the socket directory must be searchable by it"
            " (set WSGISocketPrefix to a directory such as /var/run/wsgi) and socket-user="
            " must be that user";
+  else if (c.error == EMFILE || c.error == ENFILE)
+    hint = "this Apache child (pid " + std::to_string(getpid()) +
+           ") has no file descriptor left for the connection (" +
+           (c.error == EMFILE ? "its ulimit -n" : "the system's file-max") +
+           "): the group is not at fault";
   else if (c.error == ENOENT)
     hint = "the socket does not exist: the group's processes were never started or"
            " Apache's parent removed it";
@@ -334,8 +349,8 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     if (!script_owner_allowed(r, group)) return HTTP_FORBIDDEN;
 
     const apr_time_t started = apr_time_now();
-    Connection c = connect_to_group(group);
-    if (c.fd < 0) return report_connect_failure(r, group, c, started);
+    Connection c = connect_to_group(group);  // closed on every way out, a throw included
+    if (!c.fd) return report_connect_failure(r, group, c, started);
     // As mod_wsgi: how many connects it took, and how many of them found the group
     // (re)starting.
     channel.add_environ("mod_wsgi.daemon_connects", std::to_string(c.attempts));
@@ -344,10 +359,13 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     ForwardResult result;
     {
       ClientWriteTimeout client_timeout(r, group);
-      result = forward_request(c.fd, generation->secret, channel, group.limits);
+      result = forward_request(c.fd.get(), generation->secret, channel, group.limits);
     }
-    close(c.fd);
+    c.fd.reset();
 
+    // Apache refused the request body and answered (or will): nothing the daemon sent
+    // after that was written, whatever the forwarder made of the rest.
+    if (const int status = channel.rejected_body_status()) return status;
     // WSGIErrorOverride took the application's error status: Apache answers it.
     if (const int status = channel.overridden_status()) return status;
     if (result.failure == ForwardFailure::none) {
@@ -389,6 +407,12 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
         id = "GANTRY0074";
         what = "sent a response header larger than header-buffer-size";
         break;  // the forwarder's line names the header and the option
+      case ForwardFailure::unexpected_descriptor:
+        id = "GANTRY0520";
+        what = "passed file descriptors the protocol did not ask for";
+        cause = "every one was closed; an application that writes to its daemon socket itself"
+                " is broken or hostile";
+        break;
       case ForwardFailure::protocol_error:
         id = "GANTRY0075";
         what = "broke the daemon protocol";

@@ -30,6 +30,7 @@
 #include "daemon_spawner.hpp"
 #include "python_loader.hpp"
 #include "daemon_runtime.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
 
@@ -506,11 +507,10 @@ bool Supervisor::open_socket(DaemonGroupRuntime& g) {
                                     " change WSGISocketPrefix");
     unlink(g.socket_path.c_str());
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail("create", errno, "the system is out of descriptors or memory");
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  ScopedFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));  // closed on every failure
+  if (!fd) return fail("create", errno, "the system is out of descriptors or memory");
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     const int error = errno;
-    close(fd);
     return fail("bind", error,
                 "the directory must exist and be writable by the user Apache starts as;"
                 " set WSGISocketPrefix (for example WSGISocketPrefix /var/run/wsgi)");
@@ -519,31 +519,34 @@ bool Supervisor::open_socket(DaemonGroupRuntime& g) {
   // inherit the listening descriptor and need no permission on the path.
   if (geteuid() == 0 && chown(g.socket_path.c_str(), g.identity.socket_uid, -1) != 0) {
     const int error = errno;
-    close(fd);
     unlink(g.socket_path.c_str());
     return fail("chown", error, "check socket-user= and Apache's User");
   }
   if (chmod(g.socket_path.c_str(), 0600) != 0) {
     const int error = errno;
-    close(fd);
     unlink(g.socket_path.c_str());
     return fail("chmod", error, "check the file system holding WSGISocketPrefix");
   }
   if (o.send_buffer_size > 0) {
     int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    if (setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s_,
+                   "GANTRY0522: setsockopt(SO_SNDBUF=%d) on the socket of daemon group '%s'"
+                   " failed; it keeps the kernel's default size", size, g.name().c_str());
   }
   if (o.receive_buffer_size > 0) {
     int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s_,
+                   "GANTRY0522: setsockopt(SO_RCVBUF=%d) on the socket of daemon group '%s'"
+                   " failed; it keeps the kernel's default size", size, g.name().c_str());
   }
-  if (listen(fd, static_cast<int>(o.listen_backlog)) != 0) {
+  if (listen(fd.get(), static_cast<int>(o.listen_backlog)) != 0) {
     const int error = errno;
-    close(fd);
     unlink(g.socket_path.c_str());
     return fail("listen on", error, "check listen-backlog=");
   }
-  g.listen_fd = fd;
+  g.listen_fd = fd.release();
   return true;
 }
 

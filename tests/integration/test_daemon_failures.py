@@ -9,6 +9,7 @@ URL and the elapsed time; nothing hangs; the group recovers.
   process is replaced and the next request is served
 - kill -9 of an idle daemon process       -> replaced, next request served
 - response header over header-buffer-size -> 500 naming the header and the option (0074)
+- response headers together over the protocol's frame limit -> 500, in the access log too
 
 Gantry answers 502 (Bad Gateway) when the daemon dies before sending headers, as a reverse
 proxy does for a backend that failed: the request did reach a server process, which broke.
@@ -35,6 +36,8 @@ WSGIScriptAlias /slow @APPS@/daemon.wsgi process-group=slow application-group=%{
 WSGIScriptAlias /queue @APPS@/daemon.wsgi process-group=queue application-group=%{GLOBAL}
 WSGIScriptAlias /gone @APPS@/daemon.wsgi process-group=gone application-group=%{GLOBAL}
 WSGIScriptAlias /hdr @APPS@/daemon.wsgi process-group=hdr application-group=%{GLOBAL}
+CustomLog @ROOT@/logs/access.log "%U %>s"
+SetEnv GANTRY_STATE @STATE@
 """
 apache = harness.server(CONFIG)
 
@@ -126,10 +129,11 @@ def test_no_headers_within_socket_timeout_is_504(apache):
 @pytest.mark.log_ids("GANTRY0220")
 def test_queued_past_queue_timeout_is_504(apache):
     pid = info(apache, "/queue")["pid"]
-    busy = threading.Thread(target=lambda: apache.get("/queue/sleep?s=2.5"))
+    mark = apache.new_mark()
+    busy = threading.Thread(target=lambda: apache.get(f"/queue/sleep?s=2.5&mark={mark}"))
     busy.start()
     try:
-        time.sleep(0.3)  # the only thread is now busy
+        apache.wait_for_mark(mark)  # the only thread is now busy
         offset = apache.log_size()
         r = apache.get("/queue/info")
     finally:
@@ -189,3 +193,33 @@ def test_oversized_header_is_500_naming_it(apache):
     # A header within the limit passes.
     r = apache.get("/hdr/bigheader?n=7000")
     assert r.status == 200 and len(r.header("X-Big")) == 7000
+
+
+def access_status(apache, url_path):
+    """The status the access log recorded for the last request to `url_path`."""
+    log = apache.root / "logs" / "access.log"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [ln.split() for ln in log.read_text().splitlines()] if log.exists() else []
+        found = [int(ln[1]) for ln in lines if len(ln) == 2 and ln[0] == url_path]
+        if found:
+            return found[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no access log line for {url_path}")
+
+
+@pytest.mark.gantry_only("mod_wsgi 4.9.4 has no frame limit to exceed")
+@pytest.mark.log_ids("GANTRY0118")
+def test_headers_over_the_frame_limit_are_500_not_an_empty_200(apache):
+    # 1,100 headers of 8,000 bytes: each within header-buffer-size=8192, together over the
+    # 8 MiB a RESPONSE_START frame may carry. The daemon cannot send them (GANTRY0118); the
+    # client must get a 500 and the access log must say 500, as for any invalid response.
+    offset = apache.log_size()
+    r = apache.get("/hdr/manyheaders?count=1100&size=8000")
+    assert r.status == 500, (r.status, r.body[:200])
+    assert r.header("X-Many-0") is None
+    assert access_status(apache, "/hdr/manyheaders") == 500
+    apache.wait_for_line(lambda ln: ln.gantry_id == "GANTRY0118", since=offset,
+                         what="the daemon's GANTRY0118 line")
+    # The group still answers.
+    assert apache.get("/hdr/manyheaders?count=2&size=10").status == 200

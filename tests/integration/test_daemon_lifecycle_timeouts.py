@@ -54,6 +54,7 @@ WSGIScriptAlias /startup @APPS@/startup_flag.wsgi process-group=startup
 WSGIScriptAlias /startok @APPS@/lifecycle.wsgi process-group=startok application-group=%{GLOBAL}
 WSGIScriptAlias /stall @APPS@/io_pace.wsgi process-group=stall application-group=%{GLOBAL}
 WSGIScriptAlias /stallfirst @APPS@/io_pace.wsgi process-group=stallfirst application-group=%{GLOBAL}
+SetEnv GANTRY_STATE @STATE@
 """, files={"apps/lifecycle_reload.wsgi": (APPS / "lifecycle.wsgi").read_text()})
 
 
@@ -130,13 +131,14 @@ def test_graceful_then_shutdown_timeout_bound_the_drain(apache):
     # request in flight then gets graceful-timeout (1 s) + shutdown-timeout (1 s) and is
     # cut off, not its 15 s.
     since = apache.log_size()
-    slow = in_thread(lambda: apache.get("/grace/sleep?s=15"))
-    time.sleep(0.3)
+    mark = apache.new_mark()
+    slow = in_thread(lambda: apache.get(f"/grace/sleep?s=15&mark={mark}"))
+    apache.wait_for_mark(mark)  # its thread is busy with it now
     quick = get_json(apache, "/grace/pid")
     r = slow()
     assert r.status == 502
     line = exit_line(apache, "grace", quick["pid"], "maximum-requests reached", since)
-    assert "cut off: GET /grace/sleep?s=15" in line
+    assert "cut off: GET /grace/sleep?s=15&mark=" in line
     # A request that ends within graceful-timeout is not cut off.
     first = get_json(apache, "/grace/pid")
     short = apache.get("/grace/sleep?s=0.5")
@@ -148,12 +150,13 @@ def test_graceful_then_shutdown_timeout_bound_the_drain(apache):
 def test_eviction_timeout_bounds_a_sigusr1_restart(apache):
     since = apache.log_size()
     pid = get_json(apache, "/evict/pid")["pid"]
-    slow = in_thread(lambda: apache.get("/evict/sleep?s=15"))
-    time.sleep(0.3)
+    mark = apache.new_mark()
+    slow = in_thread(lambda: apache.get(f"/evict/sleep?s=15&mark={mark}"))
+    apache.wait_for_mark(mark)  # its thread is busy with it now
     os.kill(pid, signal.SIGUSR1)
     assert slow().status == 502  # eviction-timeout 1 s + shutdown-timeout 1 s, not 30 s
     line = exit_line(apache, "evict", pid, "SIGUSR1/SIGINT", since)
-    assert "cut off: GET /evict/sleep?s=15" in line
+    assert "cut off: GET /evict/sleep?s=15&mark=" in line
     assert get_json(apache, "/evict/pid")["pid"] != pid
 
 
@@ -161,8 +164,9 @@ def test_eviction_timeout_bounds_a_sigusr1_restart(apache):
 def test_restart_signal_drains_and_replaces_the_process(apache, signum):
     since = apache.log_size()
     pid = get_json(apache, "/sig/pid")["pid"]
-    slow = in_thread(lambda: apache.get("/sig/sleep?s=1"))
-    time.sleep(0.3)
+    mark = apache.new_mark()
+    slow = in_thread(lambda: apache.get(f"/sig/sleep?s=1&mark={mark}"))
+    apache.wait_for_mark(mark)  # its thread is busy with it now
     os.kill(pid, signum)
     r = slow()
     assert r.status == 200 and r.json()["pid"] == pid  # finished within graceful-timeout

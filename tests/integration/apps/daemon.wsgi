@@ -2,8 +2,10 @@
 #   /info           JSON: pid, uid, gid, groups, process group, thread
 #   /exit           os._exit(3) before any response
 #   /kill9          SIGKILL to itself before any response
-#   /sleep?s=N      sleeps N seconds, then answers (socket-timeout / queue-timeout)
+#   /sleep?s=N      sleeps N seconds, then answers (socket-timeout / queue-timeout);
+#                   &mark=NAME first creates $GANTRY_STATE/NAME
 #   /bigheader?n=N  a response header of N bytes (header-buffer-size)
+#   /manyheaders?count=N&size=S  N headers of S bytes each (together over the frame limit)
 #   /upload         reads the whole body; JSON: length and sha256
 #   /download?mb=N  N MiB of deterministic bytes, streamed in 64 KiB items
 #   /bogus-cl       Content-Length: 5 and a body that carries a whole second response
@@ -41,12 +43,18 @@ def application(environ, start_response):
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(10)
     if path == "/sleep":
+        if "mark" in q:  # tells the test this thread is busy now (harness.wait_for_mark)
+            open(os.path.join(environ["GANTRY_STATE"], q["mark"]), "w").close()
         time.sleep(float(q.get("s", "1")))
         start_response("200 OK", plain)
         return [b"slept"]
     if path == "/bigheader":
         start_response("200 OK", plain + [("X-Big", "b" * int(q["n"]))])
         return [b"big"]
+    if path == "/manyheaders":
+        size = int(q["size"])
+        start_response("200 OK", plain + [(f"X-Many-{i}", "m" * size) for i in range(int(q["count"]))])
+        return [b"many"]
     if path == "/upload":
         h = hashlib.sha256()
         n = 0
