@@ -5,6 +5,9 @@
 #   /sleep?s=N      sleeps N seconds, then answers (socket-timeout / queue-timeout);
 #                   &mark=NAME first creates $GANTRY_STATE/NAME
 #   /bigheader?n=N  a response header of N bytes (header-buffer-size)
+#   /exhaust?token=T  opens descriptors until the process has none left (soft limit
+#                   lowered to 64 first), also the one its connection frees (then mkdir
+#                   $GANTRY_STATE/full-T), and keeps them until $GANTRY_STATE/release-T exists
 #   /manyheaders?count=N&size=S  N headers of S bytes each (together over the frame limit)
 #   /upload         reads the whole body; JSON: length and sha256
 #   /download?mb=N  N MiB of deterministic bytes, streamed in 64 KiB items
@@ -32,6 +35,38 @@ def download_block():
     return hashlib.sha256(b"gantry").digest() * 2048  # 64 KiB
 
 
+def _exhaust_descriptors(state, token):
+    """Takes every descriptor the process may have, also the one its current connection
+    frees when it ends; mkdir()s $GANTRY_STATE/full-T (mkdir needs no descriptor) once that
+    one is taken too, and gives all back when $GANTRY_STATE/release-T exists."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), hard))
+    held = []
+
+    def grab():
+        try:
+            while True:
+                held.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError:
+            pass
+    grab()
+    first = len(held)
+
+    def keep_full():
+        full = os.path.join(state, "full-" + token)
+        while not os.path.exists(os.path.join(state, "release-" + token)):
+            grab()
+            if len(held) > first and not os.path.exists(full):
+                os.mkdir(full)
+            time.sleep(0.005)
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    threading.Thread(target=keep_full, daemon=True).start()
+    return first
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     q = _query(environ)
@@ -51,6 +86,10 @@ def application(environ, start_response):
     if path == "/bigheader":
         start_response("200 OK", plain + [("X-Big", "b" * int(q["n"]))])
         return [b"big"]
+    if path == "/exhaust":
+        held = _exhaust_descriptors(environ["GANTRY_STATE"], q["token"])
+        start_response("200 OK", plain)
+        return [str(held).encode()]
     if path == "/manyheaders":
         size = int(q["size"])
         start_response("200 OK", plain + [(f"X-Many-{i}", "m" * size) for i in range(int(q["count"]))])
