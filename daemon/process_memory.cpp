@@ -1,6 +1,7 @@
 #include "process_memory.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -22,6 +23,36 @@ std::uint64_t resident_bytes() {
   unsigned long long size = 0, resident = 0;
   if (std::sscanf(buf, "%llu %llu", &size, &resident) != 2) return 0;
   return resident * static_cast<std::uint64_t>(page);
+}
+
+MemoryRollup memory_rollup() {
+  MemoryRollup m;
+  const int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return m;
+  char buf[4096];
+  std::size_t used = 0;
+  ssize_t n;
+  while (used < sizeof buf - 1 && (n = read(fd, buf + used, sizeof buf - 1 - used)) > 0) used += static_cast<std::size_t>(n);
+  close(fd);
+  buf[used] = '\0';
+  auto field = [&](const char* name) -> std::uint64_t {
+    const char* at = std::strstr(buf, name);
+    unsigned long long kib = 0;
+    if (!at || std::sscanf(at + std::strlen(name), " %llu", &kib) != 1) return 0;
+    return kib * 1024;
+  };
+  m.rss = field("\nRss:");
+  m.pss = field("\nPss:");
+  m.uss = field("\nPrivate_Clean:") + field("\nPrivate_Dirty:");
+  return m;
+}
+
+std::string describe_memory(const MemoryRollup& m) {
+  char text[96];
+  const double mib = 1024.0 * 1024.0;
+  std::snprintf(text, sizeof text, "RSS %.1f MiB, PSS %.1f MiB, USS %.1f MiB", static_cast<double>(m.rss) / mib,
+                static_cast<double>(m.pss) / mib, static_cast<double>(m.uss) / mib);
+  return text;
 }
 
 std::uint64_t peak_resident_bytes() {

@@ -25,11 +25,24 @@
 //
 // It never returns: nothing of Apache's parent code may run in a daemon process.
 #include "daemon_spawner.hpp"
+#include "gantry/daemon_api.hpp"
 #include "gantry/spawn_protocol.hpp"
 
 namespace gantry::module {
 
 [[noreturn]] void run_daemon_process(const spawn::LaunchRequest& launch,
                                      const LaunchDescriptors& fds) noexcept;
+
+// A group's template (docs/template.md), cloned by the spawner: steps 1-7 as above, then
+// Python (and with preload=On the application) in template_process.cpp's loop, which forks
+// the group's processes.
+[[noreturn]] void run_template_process(const spawn::LaunchRequest& launch,
+                                       const LaunchDescriptors& fds) noexcept;
+
+// In a process the template just forked for `launch`: Python is up (and, when `preloaded`,
+// the preload scripts are in); what is left is this process's own: its status record and
+// hand-over cell, title, parent-death signal, the standby's wait, then `entry`.
+[[noreturn]] void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& fds,
+                                    DaemonMain entry, bool preloaded, pid_t template_pid) noexcept;
 
 }  // namespace gantry::module

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "daemon_handover.hpp"
 #include "daemon_identity.hpp"
 #include "daemon_spawner.hpp"
+#include "daemon_template.hpp"
 #include "python_loader.hpp"
 #include "daemon_runtime.hpp"
 #include "gantry_hooks.h"
@@ -348,12 +350,14 @@ class Supervisor {
   void on_event(Cell& cell, int reason, int status);
   void monitor();
   void cleanup();
+  void close_templates_in_child();
 
  private:
   void fork_cell(Slot& slot, int cell, bool standby, unsigned delay_seconds);
   spawn::LaunchRequest make_launch(const DaemonGroupRuntime& g, const Slot& slot, int cell,
                                    bool standby, unsigned delay_seconds) const;
   void refill(Slot& slot, unsigned delay_seconds);
+  bool start_template(std::size_t group);
   // The status-table record a cell's process notes its exit in: the slot's own record for
   // cell 0, a hidden one past the public records for cell 1.
   std::size_t exit_record(const Slot& slot, int cell) const {
@@ -371,7 +375,13 @@ class Supervisor {
   const GlobalConfig& global_;
   bool stopping_ = false;
   HandoverPage handovers_;
+  // One per group (docs/template.md); sized once in setup(): other-child records point in.
+  std::vector<std::unique_ptr<GroupTemplate>> templates_;
 };
+
+// How long start-up waits for a group's template before its first processes start
+// through the spawner instead (Python's start, plus the application with preload=On).
+constexpr apr_interval_time_t kTemplateReadyWait = apr_time_from_sec(30);
 
 std::string socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pid_t parent,
                         std::uint32_t generation, unsigned id) {
@@ -465,6 +475,7 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
     if (!open_socket(g)) return false;
 
   slots.resize(total_slots);
+  for (std::size_t i = 0; i < generation.groups.size(); ++i) templates_.push_back(std::make_unique<GroupTemplate>());
   for (std::size_t gi = 0; gi < generation.groups.size(); ++gi) {
     const auto& g = generation.groups[gi];
     for (unsigned i = 0; i < g.processes; ++i) {
@@ -555,10 +566,32 @@ void Supervisor::start_all() {
                  g.name().c_str(), g.processes, static_cast<long>(g.options().threads),
                  static_cast<long>(g.identity.uid), g.socket_path.c_str(),
                  generation.generation);
+  // Every group's template starts Python at the same time; the first processes are forked
+  // from them once they are ready.
+  for (std::size_t gi = 0; gi < generation.groups.size(); ++gi) start_template(gi);
+  for (auto& t : templates_)
+    if (t->pid() > 0) t->wait_ready(kTemplateReadyWait);
   for (Slot& slot : slots) {
     fork_cell(slot, 0, false, 0);
     if (slot.handover) fork_cell(slot, 1, true, 0);
   }
+}
+
+int error_log_fd(server_rec* s);
+
+// The group's template: the launch of its first process, as a template (no slot, no cell).
+bool Supervisor::start_template(std::size_t group) {
+  const DaemonGroupRuntime& g = generation.groups[group];
+  spawn::LaunchRequest launch = make_launch(g, slots[g.first_slot], 0, false, 0);
+  launch.process_index = 0;
+  launch.keeps_standby = false;
+  launch.handover_slot = spawn::kNoHandover;
+  launch.exit_record = 0;
+  LaunchDescriptors fds;
+  fds.error_log = error_log_fd(s_);
+  fds.python_object = held_python_object_fd();
+  const bool started = templates_[group]->start(s_, pconf_, std::move(launch), fds);
+  return started;
 }
 
 void cell_event(int reason, void* data, int status);
@@ -635,14 +668,25 @@ void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned de
   fds.error_log = error_log_fd(s_);
   fds.python_object = held_python_object_fd();
   const apr_time_t asked = apr_time_now();
-  const pid_t pid = spawn_daemon(s_, launch, fds, error);
+  // Forked from the group's template when it is ready (its Python shared copy-on-write);
+  // otherwise started on its own through the spawner, as before there were templates.
+  pid_t pid = 0;
+  GroupTemplate& from = *templates_[slot.group];
+  if (from.usable()) {
+    LaunchDescriptors forked = fds;
+    forked.python_object = -1;  // loaded already
+    pid = from.launch(launch, forked, error);
+  }
+  const bool through_template = pid > 0;
+  if (!through_template) pid = spawn_daemon(s_, launch, fds, error);
   explicit_bzero(launch.secret.data(), launch.secret.size());
   if (pid > 0)
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s_,
-                 "GANTRY0089: %s %u of group '%s' is pid %ld, started through the spawner in"
+                 "GANTRY0089: %s %u of group '%s' is pid %ld, started through the %s in"
                  " %ld us",
                  standby ? "spare for daemon process" : "daemon process", slot.index,
-                 g.name().c_str(), static_cast<long>(pid), static_cast<long>(apr_time_now() - asked));
+                 g.name().c_str(), static_cast<long>(pid), through_template ? "template" : "spawner",
+                 static_cast<long>(apr_time_now() - asked));
   if (pid <= 0) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s_,
                  "GANTRY0064: cannot start daemon process %u of group '%s': %s; retrying within"
@@ -755,6 +799,18 @@ void Supervisor::on_event(Cell& cell, int reason, int status) {
         write_slot(generation.table, slot.table_slot, 0, 0, slot.restarts, generation.generation,
                    planned, cause);
       }
+      // preload=On: the template holds the application as it was; a changed WSGI script
+      // means a new template first, so the replacement is forked with the new code.
+      if (replace && g.options().preload && cause.kind == ExitCause::Kind::exited &&
+          cause.code == static_cast<int>(DaemonExit::script_changed)) {
+        GroupTemplate& t = *templates_[slot.group];
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_,
+                     "GANTRY0668: daemon group '%s' (preload=On): a WSGI script changed; replacing"
+                     " its template (pid %ld) before starting processes from it",
+                     g.name().c_str(), static_cast<long>(t.pid()));
+        t.replace();
+        if (t.pid() > 0) t.wait_ready(kTemplateReadyWait);
+      }
       if (replace) refill(slot, delay);
       return;
     }
@@ -775,8 +831,14 @@ void Supervisor::on_event(Cell& cell, int reason, int status) {
 void Supervisor::monitor() {
   // Back-stop for a fork that failed: there is no other timer in the parent.
   if (stopping_ || mpm_stopping()) return;
+  const apr_time_t now = apr_time_now();
+  for (auto& t : templates_) t->monitor(now);
   for (Slot& slot : slots)
     if (!slot.stopping) refill(slot, 0);
+}
+
+void Supervisor::close_templates_in_child() {
+  for (auto& t : templates_) t->close_in_child();
 }
 
 void cell_event(int reason, void* data, int status) {
@@ -1025,6 +1087,9 @@ void Supervisor::stop() {
 
 void Supervisor::cleanup() {
   stopping_ = true;
+  // The next generation (or nobody) forks from its own templates: these hold this one's
+  // configuration and secret.
+  for (auto& t : templates_) t->stop();
   for (auto& g : generation.groups)
     if (g.listen_fd >= 0) close(g.listen_fd), g.listen_fd = -1;
   // DESTROY_CONFIG: a restart is re-reading the configuration; EXITING: Apache stops.
@@ -1109,6 +1174,7 @@ void daemon_child_init(apr_pool_t*, server_rec* s) {
   run_guarded_void(s, "daemon child init", [&] {
     exit_watch::leave_child();
     close_spawner_in_child();  // only the parent may ask for daemon processes
+    if (current_supervisor) current_supervisor->close_templates_in_child();
     if (!current_generation) return;
     // Only daemon processes accept. An Apache child holding a listener open would also
     // keep a drained generation's socket accepting connections nobody will serve.
