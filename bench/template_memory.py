@@ -75,6 +75,13 @@ def hammer(port: int, path: str, total: int, threads: int = 8) -> int:
                     with lock:
                         failures[0] += 1
                         STATUSES[r.status] = STATUSES.get(r.status, 0) + 1
+            except http.client.RemoteDisconnected:
+                # Apache closed the kept-alive connection (MaxKeepAliveRequests 100): as any
+                # client does, send the request again on a new one.
+                with lock:
+                    left[0] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             except Exception as e:
                 with lock:
                     failures[0] += 1
