@@ -542,6 +542,7 @@ void run_template_process(const spawn::LaunchRequest& launch, const LaunchDescri
     const PythonApi* api = api_entry();
     if (!api || api->abi != kPythonAbi) fail_launch(launch, "mod_gantry_python.so is from another build");
     DaemonMain entry = load_daemon_entry(c);
+    drop_python_object();  // loaded: the processes forked from here must not inherit its descriptor
     enter_group_identity(c);
     const DaemonRunSpec spec = make_spec(c, -1);
     TemplateSetup setup{c.name(), spec, *api, entry, fds.control, options.preload};

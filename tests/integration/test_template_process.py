@@ -25,11 +25,17 @@ WSGIDaemonProcess pre display-name=%{GROUP} processes=2 threads=2 preload=On max
 WSGIScriptAlias /one @APPS@/preload.wsgi process-group=one application-group=%{GLOBAL}
 WSGIScriptAlias /four @APPS@/preload.wsgi process-group=four application-group=%{GLOBAL}
 WSGIScriptAlias /pre @APPS@/preload.wsgi process-group=pre application-group=%{GLOBAL}
+WSGIDaemonProcess rel display-name=%{GROUP} processes=1 threads=2 preload=On
+WSGIScriptAlias /rel @ROOT@/reload/app.wsgi process-group=rel application-group=%{GLOBAL}
+<Directory @ROOT@/reload>
+  Require all granted
+</Directory>
 """
 
 
 def prepare(apache):
     apache.add_file("pp/pp_marker.py", "VALUE = 1\n")
+    apache.add_file("reload/app.wsgi", (apache.apps / "preload.wsgi").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +96,28 @@ def test_processes_are_children_of_apache_forked_from_the_template(apache):
     # the fork.
     assert got["import_pid"] == got["pid"]
     assert got["after_fork"] == []
+
+
+def descriptors(pid):
+    out = []
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+        except OSError:
+            pass
+    return out
+
+
+def test_forked_processes_do_not_inherit_the_templates_descriptors(apache):
+    tpl = template_pid(apache, "four")
+    template_sockets = {d for d in descriptors(tpl) if d.startswith("socket:")}
+    assert template_sockets  # its control socket
+    for pid in serving_pids(apache, "four", 4):
+        mine = descriptors(pid)
+        # Not the template's control socket (only Apache's parent may ask for processes),
+        # not the Python object the template loaded.
+        assert not template_sockets & set(mine), (pid, mine)
+        assert not any("mod_gantry_python" in d for d in mine), (pid, mine)
 
 
 def test_children_share_the_templates_pages(apache):
@@ -157,6 +185,33 @@ def test_preload_survives_recycles_without_reimport(apache):
         assert got["import_pid"] == tpl
         pids.add(got["pid"])
     assert len(pids) >= 3
+
+
+def test_script_change_with_preload_replaces_the_template_first(apache):
+    old = template_pid(apache, "rel")
+    first = info(apache, "/rel")
+    assert first["import_pid"] == old
+    script = apache.root / "reload" / "app.wsgi"
+    script.write_text(script.read_text() + "\nCHANGED = True\n")
+    stat = script.stat()
+    os.utime(script, (stat.st_atime, stat.st_mtime + 10))
+    since = apache.log_size()
+    # WSGIScriptReloading On (the default): the process notices, reloads for this request and
+    # recycles after it; the parent replaces the template before forking the next process.
+    assert apache.get("/rel").status == 200
+    apache.wait_for_log(r"GANTRY0668: daemon group 'rel' \(preload=On\): a WSGI script changed; replacing"
+                        r" its template \(pid %d\)" % old, since, timeout=15)
+    new = template_pid(apache, "rel", wait=15)
+    assert new != old
+    deadline = time.monotonic() + 20
+    while True:
+        got = info(apache, "/rel")
+        if got["pid"] != first["pid"] and got["import_pid"] == new:
+            break
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)
+    # Imported by the new template, with the change: nothing left to reload.
+    assert got["after_fork"] == [got["pid"]]
 
 
 @pytest.mark.log_ids("GANTRY0661")
