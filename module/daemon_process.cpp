@@ -29,8 +29,8 @@
 #include <chrono>
 
 #include "apache_log.hpp"
-#include "daemon_handover.hpp"
 #include "daemon_table.hpp"
+#include "gantry/slot_page.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gantry/daemon_options.hpp"
 #include "gantry_hooks.h"
@@ -46,16 +46,17 @@ namespace {
 
 constexpr int kStartupFailed = static_cast<int>(DaemonExit::startup_failed);
 
-// This process's record in the status table (a forked child has exactly one).
-SlotRecord* own_slot = nullptr;
+// This process's slot page (gantry/slot_page.hpp) and its cell there.
+SlotPage* own_page = nullptr;
+int own_cell = 0;
 
-// Leaves the process with `status`, recording it first (see SlotRecord::note_own_exit).
+// Leaves the process with `status`, recording it first (see SlotPage::own_exit).
 // Apache's MPM reaps every child of the parent and runs ap_process_child_status() on it
 // before telling us: exit status 15 (APEXIT_CHILDFATAL) would make it shut the whole
 // server down, 7 (APEXIT_CHILDSICK) would slow its spawning. The real status is in the
 // table, so those two leave with a harmless code instead.
 [[noreturn]] void exit_daemon(int status) noexcept {
-  if (own_slot) own_slot->note_own_exit(getpid(), status);
+  if (own_page) own_page->note_own_exit(own_cell, getpid(), status);
   int code = status & 0xff;
   if (code == APEXIT_CHILDFATAL || code == APEXIT_CHILDSICK) code = 100 + code;
   _exit(code);
@@ -365,12 +366,15 @@ void serving_title(const Context& c) {
   else set_process_title(c.options.display_name);
 }
 
-// Where the process notes its exit (see exit_daemon); null without the table.
-SlotRecord* attach_exit_record(const spawn::LaunchRequest& launch, int table_fd) {
-  DaemonTable* table = table_fd >= 0 ? DaemonTable::attach(table_fd) : nullptr;
-  if (table_fd >= 0) close(table_fd);
-  if (!table || launch.exit_record >= table->size()) return nullptr;
-  return &table->slot(launch.exit_record);
+// Maps this process's own slot page and nothing else, then closes the descriptor: with it,
+// the application could map every other slot's page (docs/shared-memory.md).
+SlotPage* attach_own_page(const spawn::LaunchRequest& launch, int pages_fd) {
+  if (pages_fd < 0) return nullptr;
+  SlotPage* page = launch.handover_slot == spawn::kNoHandover
+                       ? nullptr
+                       : SlotPages::attach_one(pages_fd, launch.handover_slot);
+  close(pages_fd);
+  return page;
 }
 
 [[noreturn]] void fail_launch(const spawn::LaunchRequest& launch, const std::string& why) {
@@ -388,16 +392,6 @@ void die_with_apache(int sig) {
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, sig);
   if (getppid() != parent || parent == 1) exit_daemon(static_cast<int>(DaemonExit::shutdown));
-}
-
-// The hand-over record of the launch's slot, or null (the group keeps no standby record).
-SlotHandover* attach_handover(const spawn::LaunchRequest& launch, int fd) {
-  if (fd < 0) return nullptr;
-  const HandoverPage page = attach_handovers(fd);
-  close(fd);
-  if (!page.slots || launch.handover_slot >= page.count)
-    fail_launch(launch, "the hand-over page did not come with the launch");
-  return &page.slots[launch.handover_slot];
 }
 
 // From the standby's wait to the end: what a daemon process does once it is itself, started
@@ -430,13 +424,11 @@ SlotHandover* attach_handover(const spawn::LaunchRequest& launch, int fd) {
     std::erase_if(spec.preload, [](const PreloadScript& p) { return p.application_group.empty(); });
   spec.preloaded = preloaded;
   spec.template_pid = template_pid;
+  std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
+  spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
   if (handover) {
-    std::atomic<std::uint64_t>* rss = &handover->rss[launch.cell];
-    spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
-    if (launch.keeps_standby) {
-      spec.hand_over = [handover, cell = static_cast<int>(launch.cell)] { handover->hand_over(cell); };
-      spec.standby_ready = [handover, cell = static_cast<int>(launch.cell)] { return handover->standby_waiting(cell); };
-    }
+    spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
+    spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
   }
   exit_daemon(entry(spec));
 }
@@ -486,18 +478,22 @@ void take_launch(const spawn::LaunchRequest& launch, LaunchDescriptors& fds) {
 }
 
 // What a daemon process (not the template) takes from its launch: signals and log as above,
-// its exit record in the status table, its options, its hand-over cell.
+// its own slot page (exit note, RSS, hand-over), its options.
 struct OwnLaunch {
   LaunchDescriptors fds;
   DaemonOptions options;
   SlotHandover* handover = nullptr;
   OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given) : fds(given) {
     take_launch(launch, fds);
-    own_slot = attach_exit_record(launch, fds.table);
-    if (!own_slot) fail_launch(launch, "the status table did not come with the launch");
+    if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
+    fds.table = -1;
+    own_cell = static_cast<int>(launch.cell);
+    own_page = attach_own_page(launch, fds.handover);
+    fds.handover = -1;  // closed by attach_own_page
+    if (!own_page) fail_launch(launch, "the slot page did not come with the launch");
     // The parent parsed these words already; the same parser gives the same options.
     options = parse_daemon_process(launch.group, launch.option_words);
-    handover = attach_handover(launch, fds.handover);
+    handover = launch.keeps_standby ? &own_page->handover : nullptr;
   }
 };
 
