@@ -483,12 +483,14 @@ struct OwnLaunch {
   LaunchDescriptors fds;
   DaemonOptions options;
   SlotHandover* handover = nullptr;
-  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given) : fds(given) {
+  // `mapped`: the page the template mapped for it before the fork (fds.handover is then -1).
+  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr)
+      : fds(given) {
     take_launch(launch, fds);
     if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
     fds.table = -1;
     own_cell = static_cast<int>(launch.cell);
-    own_page = attach_own_page(launch, fds.handover);
+    own_page = mapped ? mapped : attach_own_page(launch, fds.handover);
     fds.handover = -1;  // closed by attach_own_page
     if (!own_page) fail_launch(launch, "the slot page did not come with the launch");
     // The parent parsed these words already; the same parser gives the same options.
@@ -550,10 +552,14 @@ void run_template_process(const spawn::LaunchRequest& launch, const LaunchDescri
   }
 }
 
-void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& given,
+SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noexcept {
+  return attach_own_page(launch, pages_fd);
+}
+
+void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* page,
                        DaemonMain entry, bool preloaded, pid_t template_pid) noexcept {
   try {
-    OwnLaunch own(launch, given);
+    OwnLaunch own(launch, given, page);
     const Context c{ap_server_conf, launch, own.options, launch.process_index};
     LaunchDescriptors& fds = own.fds;
     SlotHandover* handover = own.handover;

@@ -26,6 +26,7 @@
 // It never returns: nothing of Apache's parent code may run in a daemon process.
 #include "daemon_spawner.hpp"
 #include "gantry/daemon_api.hpp"
+#include "gantry/slot_page.hpp"
 #include "gantry/spawn_protocol.hpp"
 
 namespace gantry::module {
@@ -42,7 +43,16 @@ namespace gantry::module {
 // In a process the template just forked for `launch`: Python is up (and, when `preloaded`,
 // the preload scripts are in); what is left is this process's own: its status record and
 // hand-over cell, title, parent-death signal, the standby's wait, then `entry`.
+// `page` is the process's own slot page, which the template mapped (map_launch_page) before
+// forking it: the template then holds no descriptor of the other slots' pages while
+// application code (a preloaded application's at-fork hooks) can run in it
+// (docs/shared-memory.md).
 [[noreturn]] void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& fds,
-                                    DaemonMain entry, bool preloaded, pid_t template_pid) noexcept;
+                                    SlotPage* page, DaemonMain entry, bool preloaded,
+                                    pid_t template_pid) noexcept;
+
+// Maps `launch`'s own slot page from the slot pages' memfd and closes the descriptor; null if
+// there is none (or it cannot be mapped).
+SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noexcept;
 
 }  // namespace gantry::module

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -99,14 +100,25 @@ void serve_one(const TemplateSetup& t, pid_t parent, std::vector<char>& buffer, 
                  " (start them per process: see docs/template.md)",
                  t.group.c_str(), static_cast<long>(getpid()), threads);
   }
+  // The new process's own slot page is mapped here and the pages' descriptor closed before
+  // the fork: Python's at-fork hooks (a preloaded application's code) run in this process,
+  // which must then hold nothing that reaches other slots' pages (docs/shared-memory.md).
+  // The child inherits the mapping (MAP_SHARED); this process drops it after the fork.
+  SlotPage* page = nullptr;
+  if (got.fds.handover >= 0) {
+    page = map_launch_page(got.request, got.fds.handover);
+    std::erase(got.raw_fds, got.fds.handover);  // closed
+    got.fds.handover = -1;
+  }
   LaunchGate gate;
   const pid_t self = getpid();
   const pid_t pid = t.api.fork_process(&clone_for_python, nullptr);
   if (pid == 0) {
     close(t.control);
     gate.pass();
-    run_forked_daemon(got.request, got.fds, t.entry, t.preload, self);  // never returns
+    run_forked_daemon(got.request, got.fds, page, t.entry, t.preload, self);  // never returns
   }
+  if (page) munmap(page, SlotPages::stride());
   const int error = pid < 0 ? errno : 0;
   send_launch_reply(t.control, pid > 0 ? spawn::SpawnStatus::started : spawn::SpawnStatus::clone_failed,
                     pid > 0 ? pid : 0, error);

@@ -118,6 +118,11 @@ def test_forked_processes_do_not_inherit_the_templates_descriptors(apache):
         # not the Python object the template loaded.
         assert not template_sockets & set(mine), (pid, mine)
         assert not any("mod_gantry_python" in d for d in mine), (pid, mine)
+    # The template maps each new process's own slot page and closes the pages' descriptor
+    # before forking (its at-fork hooks may run application code): it keeps neither.
+    assert not any("gantry-slots" in d for d in descriptors(tpl)), descriptors(tpl)
+    maps = open(f"/proc/{tpl}/maps").read()
+    assert "gantry-slots" not in maps, maps
 
 
 def test_children_share_the_templates_pages(apache):
