@@ -165,7 +165,7 @@ def markdown(results: dict) -> str:
     for sname in meta["servers"]:
         mem = (results["servers"].get(sname) or {}).get("memory") or {}
         idle, loaded = mem.get("idle") or {}, mem.get("after_load") or {}
-        for role in ("parent", "children", "daemons", "spawner", "uwsgi_master", "uwsgi_workers"):
+        for role in ("parent", "children", "daemons", "spawner", "template", "uwsgi_master", "uwsgi_workers"):
             if role not in idle and role not in loaded:
                 continue
             i = (idle.get(role) or {}).get("mean", {})

@@ -294,10 +294,11 @@ Alias /static {r}/static
     def processes(self) -> dict[str, list[int]]:
         """The live processes by role: the Apache parent, its worker children, the WSGI
         daemon processes (mod_wsgi/Gantry: children of the Apache parent that do not hold
-        the listening socket; Gantry's spawner, which starts them, is a role of its own) and
+        the listening socket; Gantry's spawner, which starts them, and each group's template, which
+        forks them, are roles of their own) and
         uWSGI's master and workers."""
         roles: dict[str, list[int]] = {"parent": [], "children": [], "daemons": [],
-                                       "spawner": [], "uwsgi_master": [], "uwsgi_workers": []}
+                                       "spawner": [], "template": [], "uwsgi_master": [], "uwsgi_workers": []}
         if self.apache is not None and self.apache.poll() is None:
             roles["parent"].append(self.apache.pid)
             listen = procs.listening_socket_inodes(self.port)
@@ -307,6 +308,8 @@ Alias /static {r}/static
                     roles["children"].append(pid)
                 elif procs.cmdline(pid) == "(gantry-spawner)":  # docs/spawner.md
                     roles["spawner"].append(pid)
+                elif procs.cmdline(pid).endswith(") template"):  # docs/template.md
+                    roles["template"].append(pid)
                 else:
                     roles["daemons"].append(pid)
         if self.uwsgi is not None and self.uwsgi.poll() is None:

@@ -1,10 +1,11 @@
 """What starting daemon processes through the spawner costs (docs/spawner.md).
 
-    GANTRY_MODULES_DIR=build/modules python3 bench/spawner_latency.py [on|off]
+    GANTRY_MODULES_DIR=build/modules python3 bench/spawner_latency.py [on|off|preload]
 
 Starts one Apache (event MPM, LogLevel debug) with a group recycled every 2 requests
 (`off`: WSGILazyInitialization Off, Python in the parent; `on`, the default:
-WSGIRestrictEmbedded On), sends 80 requests and prints: the time Apache's parent spends per
+WSGIRestrictEmbedded On; `preload`: the same with preload=On, so the group's template has the
+application and a standby has nothing left to import), sends 80 requests and prints: the time Apache's parent spends per
 launch (GANTRY0089, debug), the time from a recycle decision (GANTRY0204) to the next
 process ready (GANTRY0203), and the spawner's RSS/PSS/USS. Pointing GANTRY_MODULES_DIR at a
 build from before the spawner needs its fork timed with a GANTRY0089 line of the same form.
@@ -21,7 +22,8 @@ import harness  # noqa: E402
 
 LAZY = sys.argv[1] if len(sys.argv) > 1 else "on"
 CONFIG = ("WSGILazyInitialization Off\n" if LAZY == "off" else "WSGIRestrictEmbedded On\n") + """
-WSGIDaemonProcess m display-name=%{GROUP} processes=1 threads=1 maximum-requests=2
+WSGIDaemonProcess m display-name=%{GROUP} processes=1 threads=1 maximum-requests=2""" + (
+    " preload=On" if LAZY == "preload" else "") + """
 WSGIScriptAlias /m @APPS@/spawner.wsgi process-group=m application-group=%{GLOBAL}
 """
 

@@ -70,6 +70,12 @@ constexpr OptionSpec kSpecs[] = {
      "sys.setswitchinterval() of the daemon's Python: how often a thread holding the GIL "
      "offers it to others (mod_wsgi 6; WSGISwitchInterval is the embedded-mode directive).",
      &D::switch_interval},
+    {"preload", K::flag, 0, 0, "", "Off", true,
+     "Gantry's own: import the group's WSGIImportScript scripts (and the WSGIScriptAlias scripts"
+     " naming both process-group= and application-group=) once, in the group's template, then"
+     " gc.freeze() and fork the processes from it, so they share the application's memory"
+     " (docs/template.md).",
+     &D::preload},
     // Threads, sockets, buffers.
     {"stack-size", K::size, 16384, std::int64_t{1} << 30, "", "system default", true,
      "Stack size of each request thread.", &D::stack_size},

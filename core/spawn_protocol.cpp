@@ -16,7 +16,7 @@ using namespace protocol::wire;
 namespace {
 
 constexpr std::uint8_t kAllDescriptors =
-    kFdListen | kFdTable | kFdHandover | kFdErrorLog | kFdPythonObject | kFdScoreboard;
+    kFdListen | kFdTable | kFdHandover | kFdErrorLog | kFdPythonObject | kFdScoreboard | kFdControl;
 constexpr std::size_t kMinString = 4;  // an empty string is its u32 length
 
 void append_string(std::string& out, std::string_view s) {
@@ -120,6 +120,7 @@ std::string encode_launch(const LaunchRequest& r) {
   out.append(reinterpret_cast<const char*>(r.secret.data()), r.secret.size());
   append_string(out, r.python_object);
   append_string(out, r.build);
+  append_u8(out, static_cast<std::uint8_t>(r.role));
   if (r.descriptors & ~kAllDescriptors)
     throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown descriptor bits");
   append_u8(out, r.descriptors);
@@ -192,6 +193,10 @@ LaunchRequest decode_launch(std::string_view message) {
   std::memcpy(r.secret.data(), secret.data(), secret.size());
   r.python_object = read_string(in);
   r.build = read_string(in);
+  const std::uint8_t role = in.u8();
+  if (role > static_cast<std::uint8_t>(LaunchRole::template_))
+    throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown role " + std::to_string(role));
+  r.role = static_cast<LaunchRole>(role);
   r.descriptors = in.u8();
   if (r.descriptors & ~kAllDescriptors)
     throw ProtocolError(ProtocolError::Kind::malformed, "launch message: unknown descriptor bits");
@@ -204,6 +209,12 @@ LaunchRequest decode_launch(std::string_view message) {
     throw ProtocolError(ProtocolError::Kind::malformed, "launch message: a spare needs a hand-over slot");
   if (r.cell > 1)
     throw ProtocolError(ProtocolError::Kind::malformed, "launch message: cell " + std::to_string(r.cell));
+  const bool is_template = r.role == LaunchRole::template_;
+  if (is_template != ((r.descriptors & kFdControl) != 0))
+    throw ProtocolError(ProtocolError::Kind::malformed,
+                        "launch message: a template needs its control socket, and only a template has one");
+  if (is_template && r.standby)
+    throw ProtocolError(ProtocolError::Kind::malformed, "launch message: a template is not a spare");
   in.expect_end();
   return r;
 }
@@ -227,12 +238,12 @@ SpawnReply decode_reply(std::string_view bytes) {
   check_head(in, "spawner reply");
   SpawnReply reply;
   const std::uint16_t status = in.u16();
-  if (status > static_cast<std::uint16_t>(SpawnStatus::descriptors))
+  if (status > static_cast<std::uint16_t>(SpawnStatus::ready))
     throw ProtocolError(ProtocolError::Kind::malformed, "spawner reply status " + std::to_string(status));
   reply.status = static_cast<SpawnStatus>(status);
   reply.pid = static_cast<std::int32_t>(in.u32());
   reply.error = static_cast<std::int32_t>(in.u32());
-  if (reply.status == SpawnStatus::started && reply.pid <= 0)
+  if ((reply.status == SpawnStatus::started || reply.status == SpawnStatus::ready) && reply.pid <= 0)
     throw ProtocolError(ProtocolError::Kind::malformed,
                         "spawner reply: started, with pid " + std::to_string(reply.pid));
   return reply;
@@ -245,6 +256,7 @@ const char* describe(SpawnStatus status) {
     case SpawnStatus::malformed: return "the launch message did not decode";
     case SpawnStatus::bad_version: return "the spawner is from another build";
     case SpawnStatus::descriptors: return "the descriptors did not arrive as announced";
+    case SpawnStatus::ready: return "the template is ready";
   }
   return "unknown status";
 }

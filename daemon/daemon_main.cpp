@@ -23,10 +23,6 @@ namespace {
 constexpr int kStandbyWaitSteps = 500;           // x 10 ms: kStandbyWait = 5 s
 constexpr useconds_t kStandbyWaitStepUs = 10000;
 
-std::string mib(std::uint64_t bytes) {
-  return std::to_string(bytes / (1024 * 1024)) + " MiB";
-}
-
 // mod_wsgi's shutdown_reason (process_stopping event) for why this process exits.
 const char* shutdown_reason(DaemonExit reason) {
   switch (reason) {
@@ -106,6 +102,9 @@ int run(const DaemonRunSpec& spec) {
     ScriptTarget target{script.script_path, script.application_group, script.callable, false};
     python->import_script(target);  // a failure is logged by the adapter; requests retry it
   }
+  // Subscribers (mod_wsgi.subscribe_events) learn that this process is about to serve: the
+  // after-fork hook of an application the template preloaded (docs/template.md).
+  python->process_started(spec.template_pid, spec.preloaded);
   // Python is up and the preloads are in: what the loader alone needed can go.
   release_loader_pages();
   if (spec.deadlock_timeout > 0) {
@@ -144,8 +143,8 @@ int run(const DaemonRunSpec& spec) {
     start_memory_sampler(spec.board);
   }
   if (log) log->log(Level::info, "GANTRY0203: daemon process ready: " + who + ", " +
-                                     std::to_string(spec.threads) + " threads, RSS " +
-                                     mib(resident_bytes()) +
+                                     std::to_string(spec.threads) + " threads, " +
+                                     describe_memory(memory_rollup()) +
                                      (life.request_limit() ? ", maximum-requests " +
                                                                  std::to_string(life.request_limit())
                                                            : std::string()));
@@ -201,8 +200,8 @@ int run(const DaemonRunSpec& spec) {
     const char* why = describe_daemon_exit(static_cast<int>(reason));
     // One line per restart, whatever the reason: the parent repeats it only at debug level.
     log->log(Level::info, "GANTRY0204: daemon process exiting: " + who + ", " + (why ? why : "?") +
-                              ", after " + std::to_string(life.requests_served()) + " requests, RSS " +
-                              mib(resident_bytes()) +
+                              ", after " + std::to_string(life.requests_served()) + " requests, " +
+                              describe_memory(memory_rollup()) +
                               (drained ? "" : "; requests still in flight were cut off: " +
                                                   life.describe_running()));
   }

@@ -124,7 +124,15 @@ void Lifecycle::request_finished(Token token, std::string_view method, std::stri
       growth = peak - peak_before_;
       peak_before_ = peak;
     }
-    if (spec_.maximum_memory && rss > spec_.maximum_memory) reason = DaemonExit::maximum_memory;
+  }
+  // maximum-memory counts what this process alone holds (USS): a process forked from its
+  // group's template maps the shared Python (and, with preload=On, the application) too, which
+  // its exit would not free. RSS >= USS, so the walk of smaps_rollup is only needed (and only
+  // paid for) once RSS alone is over the limit.
+  MemoryRollup over;
+  if (spec_.maximum_memory && rss > spec_.maximum_memory) {
+    over = memory_rollup();
+    if (over.uss > spec_.maximum_memory || over.rss == 0) reason = DaemonExit::maximum_memory;
   }
   if (wake_main) changed_.notify_all();
   Logger* log = spec_.logger;
@@ -137,13 +145,14 @@ void Lifecycle::request_finished(Token token, std::string_view method, std::stri
     log->log(Level::notice, "GANTRY0210: request grew the peak memory of daemon process: group " +
                                 spec_.group + ", pid " + std::to_string(getpid()) + ", " +
                                 std::string(method) + " " + std::string(uri) + " raised the peak RSS by " +
-                                mib(growth) + " (to " + mib(peak) +
+                                mib(growth) + " (to " + mib(peak) + "; now " + describe_memory(memory_rollup()) +
                                 "); consider moving this URL to its own WSGIDaemonProcess group");
   }
   if (reason == DaemonExit::maximum_memory && log) {
     log->log(Level::notice, "GANTRY0211: daemon process over maximum-memory: group " + spec_.group +
-                                ", pid " + std::to_string(getpid()) + ", RSS " + mib(rss) + " > " +
-                                mib(spec_.maximum_memory) + " after " + std::string(method) + " " +
+                                ", pid " + std::to_string(getpid()) + ", USS " + mib(over.uss ? over.uss : rss) +
+                                " > " + mib(spec_.maximum_memory) + " (" + describe_memory(over) + ") after " +
+                                std::string(method) + " " +
                                 std::string(uri) + "; recycling it");
   }
   if (reason) {

@@ -25,24 +25,41 @@ std::uint64_t resident_bytes() {
   return resident * static_cast<std::uint64_t>(page);
 }
 
-bool proportional_bytes(std::uint64_t* pss, std::uint64_t* uss) {
+MemoryRollup memory_rollup() {
+  MemoryRollup m;
   const int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return m;
   char buf[4096];
-  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  std::size_t used = 0;
+  ssize_t n;
+  while (used < sizeof buf - 1 && (n = read(fd, buf + used, sizeof buf - 1 - used)) > 0) used += static_cast<std::size_t>(n);
   close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  unsigned long long kb = 0, found_pss = 0, private_kb = 0;
-  bool have_pss = false;
-  for (char* line = buf; line && *line; line = std::strchr(line, '\n') ? std::strchr(line, '\n') + 1 : nullptr) {
-    if (std::sscanf(line, "Pss: %llu kB", &kb) == 1) found_pss = kb, have_pss = true;
-    else if (std::sscanf(line, "Private_Clean: %llu kB", &kb) == 1) private_kb += kb;
-    else if (std::sscanf(line, "Private_Dirty: %llu kB", &kb) == 1) private_kb += kb;
-  }
-  if (!have_pss) return false;
-  *pss = found_pss * 1024;
-  *uss = private_kb * 1024;
+  buf[used] = '\0';
+  auto field = [&](const char* name) -> std::uint64_t {
+    const char* at = std::strstr(buf, name);
+    unsigned long long kib = 0;
+    if (!at || std::sscanf(at + std::strlen(name), " %llu", &kib) != 1) return 0;
+    return kib * 1024;
+  };
+  m.rss = field("\nRss:");
+  m.pss = field("\nPss:");
+  m.uss = field("\nPrivate_Clean:") + field("\nPrivate_Dirty:");
+  return m;
+}
+
+std::string describe_memory(const MemoryRollup& m) {
+  char text[96];
+  const double mib = 1024.0 * 1024.0;
+  std::snprintf(text, sizeof text, "RSS %.1f MiB, PSS %.1f MiB, USS %.1f MiB", static_cast<double>(m.rss) / mib,
+                static_cast<double>(m.pss) / mib, static_cast<double>(m.uss) / mib);
+  return text;
+}
+
+bool proportional_bytes(std::uint64_t* pss, std::uint64_t* uss) {
+  const MemoryRollup m = memory_rollup();
+  if (m.pss == 0) return false;  // no smaps_rollup (or an empty process: nothing to say)
+  *pss = m.pss;
+  *uss = m.uss;
   return true;
 }
 

@@ -39,6 +39,7 @@
 #include "process_title.hpp"
 #include "python_loader.hpp"
 #include "server_facts.hpp"
+#include "template_process.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -74,6 +75,11 @@ struct Context {
   const DaemonOptions& options;
   unsigned index;
   const std::string& name() const { return launch.group; }
+  bool is_template() const { return launch.role == spawn::LaunchRole::template_; }
+  // "daemon process 1" or "the template", for log lines.
+  std::string what() const {
+    return is_template() ? std::string("the template") : "daemon process " + std::to_string(index);
+  }
 };
 
 // One line naming the step, the error and what to change; then the process ends. The
@@ -81,9 +87,9 @@ struct Context {
 [[noreturn]] void fail(const Context& c, const char* id, const std::string& step, int error,
                        const std::string& fix) {
   ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
-               "%s: daemon process %u of group '%s' (pid %ld) cannot start: %s failed: %s;"
+               "%s: %s of group '%s' (pid %ld) cannot start: %s failed: %s;"
                " %s",
-               id, c.index, c.name().c_str(), static_cast<long>(getpid()), step.c_str(),
+               id, c.what().c_str(), c.name().c_str(), static_cast<long>(getpid()), step.c_str(),
                error ? std::strerror(error) : "not permitted", fix.c_str());
   exit_daemon(kStartupFailed);
 }
@@ -223,9 +229,9 @@ void drop_privileges(const Context& c) {
   // Never run an application as root, whatever the configuration says.
   if (getuid() == 0 || geteuid() == 0 || (id.switch_user && setuid(0) == 0)) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
-                 "GANTRY0056: daemon process %u of group '%s' (pid %ld) refuses to run as root;"
+                 "GANTRY0056: %s of group '%s' (pid %ld) refuses to run as root;"
                  " set user= on %s to an unprivileged account (or Apache's User directive)",
-                 c.index, c.name().c_str(), static_cast<long>(getpid()), where.c_str());
+                 c.what().c_str(), c.name().c_str(), static_cast<long>(getpid()), where.c_str());
     exit_daemon(kStartupFailed);
   }
 }
@@ -263,36 +269,41 @@ void change_directory(const Context& c) {
   const int error = errno;
   if (chdir("/") != 0) fail(c, "GANTRY0057", "chdir(/)", errno, "check the file system");
   ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c.s,
-               "GANTRY0058: daemon process %u of group '%s' (pid %ld) cannot enter the home"
+               "GANTRY0058: %s of group '%s' (pid %ld) cannot enter the home"
                " directory %s of its user (%s), working in / instead; set home= on"
                " WSGIDaemonProcess %s to choose a directory",
-               c.index, c.name().c_str(), static_cast<long>(getpid()), id.home.c_str(),
+               c.what().c_str(), c.name().c_str(), static_cast<long>(getpid()), id.home.c_str(),
                std::strerror(error), c.name().c_str());
 }
 
-DaemonMain load_daemon_entry(const Context& c) {
+// dlopen()s mod_gantry_python.so (once per process; a template's children find it loaded)
+// and returns `symbol`, or ends the process with a line saying what is wrong.
+void* load_python_symbol(const Context& c, const char* symbol) {
   const std::string path = python_object_path();
   std::string why;
   void* handle = open_python_object(why);
   if (!handle) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
-                 "GANTRY0059: daemon process %u of group '%s' (pid %ld) cannot load the Python"
+                 "GANTRY0059: %s of group '%s' (pid %ld) cannot load the Python"
                  " side %s - install mod_gantry_python.so from the same build next to"
                  " mod_gantry.so and check that libpython can be found",
-                 c.index, c.name().c_str(), static_cast<long>(getpid()), why.c_str());
+                 c.what().c_str(), c.name().c_str(), static_cast<long>(getpid()), why.c_str());
     exit_daemon(kStartupFailed);
   }
-  auto entry = reinterpret_cast<DaemonMain>(dlsym(handle, kDaemonEntrySymbol));
+  void* entry = dlsym(handle, symbol);
   if (!entry) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, c.s,
-                 "GANTRY0059: daemon process %u of group '%s' (pid %ld): %s does not export"
+                 "GANTRY0059: %s of group '%s' (pid %ld): %s does not export"
                  " %s() - it is from another build or damaged; reinstall mod_gantry.so and"
                  " mod_gantry_python.so from the same build",
-                 c.index, c.name().c_str(), static_cast<long>(getpid()), path.c_str(),
-                 kDaemonEntrySymbol);
+                 c.what().c_str(), c.name().c_str(), static_cast<long>(getpid()), path.c_str(), symbol);
     exit_daemon(kStartupFailed);
   }
   return entry;
+}
+
+DaemonMain load_daemon_entry(const Context& c) {
+  return reinterpret_cast<DaemonMain>(load_python_symbol(c, kDaemonEntrySymbol));
 }
 
 double seconds(std::chrono::seconds value) { return static_cast<double>(value.count()); }
@@ -357,6 +368,12 @@ DaemonRunSpec make_spec(const Context& c, int listen_fd) {
   return spec;
 }
 
+// The template: "(wsgi:GROUP) template", or "DISPLAY-NAME template".
+std::string template_title(const Context& c) {
+  const std::string& name = c.options.display_name;
+  return (name.empty() ? "(wsgi:" + c.name() + ")" : name) + " template";
+}
+
 // A spare shows as one (issue 10): "(wsgi:GROUP) spare", or "DISPLAY-NAME spare".
 std::string spare_title(const Context& c) {
   const std::string& name = c.options.display_name;
@@ -387,96 +404,207 @@ SlotPage* attach_own_page(const spawn::LaunchRequest& launch, int pages_fd) {
   exit_daemon(kStartupFailed);
 }
 
-}  // namespace
+// The process's parent is Apache's (cloned with CLONE_PARENT): if it dies without stopping
+// us (kill -9, a crash), the kernel sends `sig`. Set after the privilege drop, which clears
+// it, and again after a template's fork, which does too; getppid() covers a parent already
+// gone.
+void die_with_apache(const Context& c, int sig) {
+  const pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, sig) != 0)
+    fail(c, "GANTRY0527", "prctl(PR_SET_PDEATHSIG)", errno,
+         "without it the process could outlive Apache's parent; report this kernel's refusal");
+  if (getppid() != parent || parent == 1) exit_daemon(static_cast<int>(DaemonExit::shutdown));
+}
 
-void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescriptors& fds) noexcept {
-  int status = kStartupFailed;
-  const unsigned process_index = launch.process_index;
-  server_rec* s = ap_server_conf;  // the spawner's copy: used for logging only
-  try {
-    restore_process_title();  // not the spawner's name, even for a moment
-    reset_signals();
-    const int error_log = adopt_error_log(fds.error_log);
-    if (s) s->log.level = static_cast<int>(launch.log_level);  // this generation's LogLevel
+// From the standby's wait to the end: what a daemon process does once it is itself, started
+// by the spawner or forked from the template.
+[[noreturn]] void serve(const Context& c, const LaunchDescriptors& fds, SlotHandover* handover,
+                        DaemonMain entry, bool inherited_python, bool preloaded, pid_t template_pid) {
+  const spawn::LaunchRequest& launch = c.launch;
+  // A standby blocks here until the process it replaces hands over (SIGTERM, at the
+  // default action, ends the wait when Apache stops).
+  if (launch.standby && handover) {
+    handover->wait_for_turn(static_cast<int>(launch.cell));
+    if (own_board) own_board->set_state(scoreboard::State::starting);
+    serving_title(c);
+  }
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, c.s,
+               "GANTRY0060: starting daemon process %u of group '%s' (pid %ld) as uid %ld,"
+               " gid %ld with %ld threads",
+               c.index, c.name().c_str(), static_cast<long>(getpid()),
+               static_cast<long>(getuid()), static_cast<long>(getgid()),
+               static_cast<long>(c.options.threads));
+  if (inherited_python)
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c.s,
+                 "GANTRY0086: daemon process %u of group '%s' (pid %ld) inherited the Python of"
+                 " Apache's parent from a spawner started after Python (see GANTRY0082):"
+                 " python-home=, python-path=, lang= and locale= are not applied; stop and"
+                 " start Apache",
+                 c.index, c.name().c_str(), static_cast<long>(getpid()));
+  DaemonRunSpec spec = make_spec(c, fds.listen);
+  // The template imported the main interpreter's scripts: this process has them.
+  if (preloaded)
+    std::erase_if(spec.preload, [](const PreloadScript& p) { return p.application_group.empty(); });
+  spec.preloaded = preloaded;
+  spec.template_pid = template_pid;
+  spec.board = own_board;
+  std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
+  spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
+  if (handover) {
+    spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
+    spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
+  }
+  exit_daemon(entry(spec));
+}
+
+// What every process of the group does while still privileged and free of Python (the
+// spawner's children: daemon processes and the template).
+void become_group_process(const Context& c, const LaunchDescriptors& fds) {
+  if (c.launch.delay_seconds) sleep(c.launch.delay_seconds);
+  close_inherited_descriptors({fds.listen, fds.error_log, fds.python_object, fds.control});
+  if (c.is_template()) set_process_title(template_title(c));
+  else if (c.launch.standby) set_process_title(spare_title(c));
+  else serving_title(c);
+  // Loaded while still root and outside any chroot, as Apache loads every module: the
+  // build or install directory need not be readable by the daemon's user (a checkout under
+  // /root) nor exist inside chroot=. Loading maps libpython; it does not start Python.
+  adopt_python_object(c.launch.python_object, fds.python_object);
+}
+
+// The steps after the object is loaded: chroot, limits, identity, parent death, environment.
+void enter_group_identity(const Context& c) {
+  enter_chroot(c);
+  apply_limits(c);
+  drop_privileges(c);
+  // Apache's parent stops its daemons; if it dies without doing so, SIGTERM is a graceful
+  // stop, so no daemon outlives it. A template has nothing to finish.
+  die_with_apache(c, c.is_template() ? SIGKILL : SIGTERM);
+  set_environment(c);
+  change_directory(c);
+}
+
+[[noreturn]] void log_start_failure(const spawn::LaunchRequest& launch, const char* what) noexcept {
+  ap_log_error(APLOG_MARK, APLOG_ALERT, 0, ap_server_conf,
+               "GANTRY0061: %s of group '%s' (pid %ld) failed while starting: %s",
+               launch.role == spawn::LaunchRole::template_ ? "the template"
+                                                           : ("daemon process " + std::to_string(launch.process_index)).c_str(),
+               launch.group.c_str(), static_cast<long>(getpid()), what);
+  exit_daemon(kStartupFailed);
+}
+
+// Steps common to every start: signals, the current error log, this generation's LogLevel.
+void take_launch(const spawn::LaunchRequest& launch, LaunchDescriptors& fds) {
+  restore_process_title();  // not the spawner's (or the template's) name, even for a moment
+  reset_signals();
+  const int error_log = adopt_error_log(fds.error_log);
+  fds.error_log = error_log;
+  if (ap_server_conf) ap_server_conf->log.level = static_cast<int>(launch.log_level);
+}
+
+// What a daemon process (not the template) takes from its launch: signals and log as above,
+// its own slot page (exit note, RSS, hand-over), its options.
+struct OwnLaunch {
+  LaunchDescriptors fds;
+  DaemonOptions options;
+  SlotHandover* handover = nullptr;
+  // `mapped`: the page the template mapped for it before the fork (fds.handover is then -1).
+  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr)
+      : fds(given) {
+    take_launch(launch, fds);
     if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
+    fds.table = -1;
     own_cell = static_cast<int>(launch.cell);
-    own_page = attach_own_page(launch, fds.handover);
+    own_page = mapped ? mapped : attach_own_page(launch, fds.handover);
+    fds.handover = -1;  // closed by attach_own_page
     if (!own_page) fail_launch(launch, "the slot page did not come with the launch");
     if (fds.scoreboard >= 0) {  // the gantry-status page's view of this process
       own_board = scoreboard::BoardWriter::attach(fds.scoreboard);
       close(fds.scoreboard);
+      fds.scoreboard = -1;
       if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
     }
     // The parent parsed these words already; the same parser gives the same options.
-    const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
-    const Context c{s, launch, options, process_index};
-    SlotHandover* handover = launch.keeps_standby ? &own_page->handover : nullptr;
-    if (launch.delay_seconds) sleep(launch.delay_seconds);
-    close_inherited_descriptors({fds.listen, error_log, fds.python_object});
-    if (launch.standby) set_process_title(spare_title(c));
-    else serving_title(c);
-    // Loaded while still root and outside any chroot, as Apache loads every module: the
-    // build or install directory need not be readable by the daemon's user (a checkout under
-    // /root) nor exist inside chroot=. Loading maps libpython; it does not start Python.
-    adopt_python_object(launch.python_object, fds.python_object);
+    options = parse_daemon_process(launch.group, launch.option_words);
+    handover = launch.keeps_standby ? &own_page->handover : nullptr;
+  }
+};
+
+}  // namespace
+
+void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescriptors& given) noexcept {
+  try {
+    OwnLaunch own(launch, given);
+    const Context c{ap_server_conf, launch, own.options, launch.process_index};
+    LaunchDescriptors& fds = own.fds;
+    SlotHandover* handover = own.handover;
+    become_group_process(c, fds);
     const bool inherited_python = python_runtime().initialized;
     DaemonMain entry = load_daemon_entry(c);
-    enter_chroot(c);
-    apply_limits(c);
-    drop_privileges(c);
-    // Apache's parent stops its daemons; if it dies without doing so (kill -9, a crash),
-    // the kernel sends SIGTERM instead - a graceful stop - so no daemon outlives it. Set
-    // after the privilege drop, which clears it; getppid() covers a parent already gone.
-    // (Cloned with CLONE_PARENT, this process's parent is Apache's, not the spawner.)
-    const pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
-      fail(c, "GANTRY0527", "prctl(PR_SET_PDEATHSIG)", errno,
-           "without it the process could outlive Apache's parent; report this kernel's refusal");
-    if (getppid() != parent || parent == 1) exit_daemon(static_cast<int>(DaemonExit::shutdown));
-    set_environment(c);
-    change_directory(c);
-    // A standby blocks here until the process it replaces hands over (SIGTERM, at the
-    // default action, ends the wait when Apache stops).
-    if (launch.standby && handover) {
-      handover->wait_for_turn(static_cast<int>(launch.cell));
-      if (own_board) own_board->set_state(scoreboard::State::starting);
-      serving_title(c);
-    }
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                 "GANTRY0060: starting daemon process %u of group '%s' (pid %ld) as uid %ld,"
-                 " gid %ld with %ld threads",
-                 process_index, c.name().c_str(), static_cast<long>(getpid()),
-                 static_cast<long>(getuid()), static_cast<long>(getgid()),
-                 static_cast<long>(options.threads));
-    if (inherited_python)
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                   "GANTRY0086: daemon process %u of group '%s' (pid %ld) inherited the Python of"
-                   " Apache's parent from a spawner started after Python (see GANTRY0082):"
-                   " python-home=, python-path=, lang= and locale= are not applied; stop and"
-                   " start Apache",
-                   process_index, c.name().c_str(), static_cast<long>(getpid()));
-    DaemonRunSpec spec = make_spec(c, fds.listen);
-    spec.board = own_board;
-    std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
-    spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
-    if (handover) {
-      spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
-      spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
-    }
-    status = entry(spec);
+    enter_group_identity(c);
+    serve(c, fds, handover, entry, inherited_python, false, 0);
   } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
-                 "GANTRY0061: daemon process %u of group '%s' (pid %ld) failed while starting:"
-                 " %s",
-                 process_index, launch.group.c_str(), static_cast<long>(getpid()), e.what());
+    log_start_failure(launch, e.what());
   } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
-                 "GANTRY0061: daemon process %u of group '%s' (pid %ld) failed while starting:"
-                 " unknown exception",
-                 process_index, launch.group.c_str(), static_cast<long>(getpid()));
+    log_start_failure(launch, "unknown exception");
   }
-  // _exit, not exit: Apache's atexit handlers and stdio buffers belong to the parent.
-  exit_daemon(status);
+}
+
+void run_template_process(const spawn::LaunchRequest& launch, const LaunchDescriptors& given) noexcept {
+  try {
+    LaunchDescriptors fds = given;
+    take_launch(launch, fds);
+    const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
+    const Context c{ap_server_conf, launch, options, 0};
+    become_group_process(c, fds);
+    if (python_runtime().initialized) {
+      // A spawner forked after Python started in the parent (GANTRY0082): a template would
+      // only spread that interpreter. The parent starts the group's processes without one.
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c.s,
+                   "GANTRY0666: no template for daemon group '%s': the daemon spawner inherited"
+                   " the Python of Apache's parent (see GANTRY0082); its processes start one by"
+                   " one; stop and start Apache",
+                   c.name().c_str());
+      exit_daemon(kStartupFailed);
+    }
+    auto* api_entry = reinterpret_cast<const PythonApi* (*)()>(load_python_symbol(c, kPythonEntrySymbol));
+    const PythonApi* api = api_entry();
+    if (!api || api->abi != kPythonAbi) fail_launch(launch, "mod_gantry_python.so is from another build");
+    DaemonMain entry = load_daemon_entry(c);
+    drop_python_object();  // loaded: the processes forked from here must not inherit its descriptor
+    enter_group_identity(c);
+    const DaemonRunSpec spec = make_spec(c, -1);
+    TemplateSetup setup{c.name(), spec, *api, entry, fds.control, options.preload};
+    serve_template(setup);  // never returns
+  } catch (const std::exception& e) {
+    log_start_failure(launch, e.what());
+  } catch (...) {
+    log_start_failure(launch, "unknown exception");
+  }
+}
+
+SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noexcept {
+  return attach_own_page(launch, pages_fd);
+}
+
+void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* page,
+                       DaemonMain entry, bool preloaded, pid_t template_pid) noexcept {
+  try {
+    OwnLaunch own(launch, given, page);
+    const Context c{ap_server_conf, launch, own.options, launch.process_index};
+    LaunchDescriptors& fds = own.fds;
+    SlotHandover* handover = own.handover;
+    // Python's own descriptors (and the application's, with preload=On) are the template's
+    // and stay open; only what came with this launch, and the template's socket, matter.
+    if (fds.python_object >= 0) close(fds.python_object);
+    if (launch.standby) set_process_title(spare_title(c));
+    else serving_title(c);
+    die_with_apache(c, SIGTERM);
+    serve(c, fds, handover, entry, false, preloaded, template_pid);
+  } catch (const std::exception& e) {
+    log_start_failure(launch, e.what());
+  } catch (...) {
+    log_start_failure(launch, "unknown exception");
+  }
 }
 
 }  // namespace gantry::module

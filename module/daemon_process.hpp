@@ -25,11 +25,34 @@
 //
 // It never returns: nothing of Apache's parent code may run in a daemon process.
 #include "daemon_spawner.hpp"
+#include "gantry/daemon_api.hpp"
+#include "gantry/slot_page.hpp"
 #include "gantry/spawn_protocol.hpp"
 
 namespace gantry::module {
 
 [[noreturn]] void run_daemon_process(const spawn::LaunchRequest& launch,
                                      const LaunchDescriptors& fds) noexcept;
+
+// A group's template (docs/template.md), cloned by the spawner: steps 1-7 as above, then
+// Python (and with preload=On the application) in template_process.cpp's loop, which forks
+// the group's processes.
+[[noreturn]] void run_template_process(const spawn::LaunchRequest& launch,
+                                       const LaunchDescriptors& fds) noexcept;
+
+// In a process the template just forked for `launch`: Python is up (and, when `preloaded`,
+// the preload scripts are in); what is left is this process's own: its status record and
+// hand-over cell, title, parent-death signal, the standby's wait, then `entry`.
+// `page` is the process's own slot page, which the template mapped (map_launch_page) before
+// forking it: the template then holds no descriptor of the other slots' pages while
+// application code (a preloaded application's at-fork hooks) can run in it
+// (docs/shared-memory.md).
+[[noreturn]] void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& fds,
+                                    SlotPage* page, DaemonMain entry, bool preloaded,
+                                    pid_t template_pid) noexcept;
+
+// Maps `launch`'s own slot page from the slot pages' memfd and closes the descriptor; null if
+// there is none (or it cannot be mapped).
+SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noexcept;
 
 }  // namespace gantry::module

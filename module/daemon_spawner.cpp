@@ -189,15 +189,67 @@ apr_status_t spawner_cleanup(void* data) {
   return APR_SUCCESS;
 }
 
-// Sends one launch; the reply, or false with `error` (the spawner is then forgotten).
-bool exchange(SpawnerState& st, const std::string& message, const LaunchDescriptors& fds,
-              spawn::SpawnReply& reply, std::string& error) {
+}  // namespace
+
+std::uint8_t descriptor_bits(const LaunchDescriptors& fds) {
+  return static_cast<std::uint8_t>(
+      (fds.listen >= 0 ? spawn::kFdListen : 0) | (fds.table >= 0 ? spawn::kFdTable : 0) |
+      (fds.handover >= 0 ? spawn::kFdHandover : 0) | (fds.error_log >= 0 ? spawn::kFdErrorLog : 0) |
+      (fds.python_object >= 0 ? spawn::kFdPythonObject : 0) |
+      (fds.scoreboard >= 0 ? spawn::kFdScoreboard : 0) | (fds.control >= 0 ? spawn::kFdControl : 0));
+}
+
+EncodedLaunch::~EncodedLaunch() { explicit_bzero(bytes.data(), bytes.size()); }
+
+bool encode_launch_for(spawn::LaunchRequest& request, const LaunchDescriptors& fds, EncodedLaunch& out,
+                       std::string& error) {
+  request.descriptors = descriptor_bits(fds);
+  try {
+    out.bytes = spawn::encode_launch(request);
+  } catch (const protocol::ProtocolError& e) {
+    error = e.what();
+    return false;
+  }
+  return true;
+}
+
+bool read_launch_reply(int sock, spawn::SpawnReply& reply, std::string& error, int timeout_ms) {
+  pollfd p{sock, POLLIN, 0};
+  const apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+  for (;;) {
+    const int left = static_cast<int>(apr_time_as_msec(deadline - apr_time_now()));
+    const int ready = poll(&p, 1, left > 0 ? left : 0);
+    if (ready > 0) break;
+    if (ready < 0 && errno == EINTR) continue;  // SIGCHLD, among others
+    error = "no reply within " + std::to_string(timeout_ms) + " ms";
+    return false;
+  }
+  char bytes[spawn::kReplySize + 1];
+  ssize_t got;
+  do got = recv(sock, bytes, sizeof bytes, 0);
+  while (got < 0 && errno == EINTR);
+  if (got <= 0) {
+    error = got == 0 ? std::string(kPeerClosed) : std::string("reading its reply failed: ") + std::strerror(errno);
+    return false;
+  }
+  try {
+    reply = spawn::decode_reply(std::string_view(bytes, static_cast<std::size_t>(got)));
+  } catch (const protocol::ProtocolError& e) {
+    error = std::string("its reply is invalid: ") + e.what();
+    return false;
+  }
+  return true;
+}
+
+bool exchange_launch(int sock, const std::string& message, const LaunchDescriptors& fds,
+                     spawn::SpawnReply& reply, std::string& error, int timeout_ms) {
   std::array<int, spawn::kMaxDescriptors> list{};
   std::size_t count = 0;
-  for (int fd : {fds.listen, fds.table, fds.handover, fds.error_log, fds.python_object, fds.scoreboard})
+  for (int fd : {fds.listen, fds.table, fds.handover, fds.error_log, fds.python_object, fds.scoreboard,
+                 fds.control})
     if (fd >= 0) list[count++] = fd;
   // No credentials attached: with SO_PASSCRED on its end, the kernel adds ours, which the
-  // spawner checks.
+  // receiver checks.
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * spawn::kMaxDescriptors)]{};
   iovec iov{const_cast<char*>(message.data()), message.size()};
   msghdr msg{};
@@ -213,40 +265,14 @@ bool exchange(SpawnerState& st, const std::string& message, const LaunchDescript
     std::memcpy(CMSG_DATA(c), list.data(), sizeof(int) * count);
   }
   ssize_t sent;
-  do sent = sendmsg(st.fd, &msg, MSG_NOSIGNAL);
+  do sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
   if (sent != static_cast<ssize_t>(message.size())) {
     error = std::string("sending the launch failed: ") + std::strerror(errno);
     return false;
   }
-  pollfd p{st.fd, POLLIN, 0};
-  const apr_time_t deadline = apr_time_now() + apr_time_from_msec(kReplyTimeoutMs);
-  for (;;) {
-    const int left = static_cast<int>(apr_time_as_msec(deadline - apr_time_now()));
-    const int ready = poll(&p, 1, left > 0 ? left : 0);
-    if (ready > 0) break;
-    if (ready < 0 && errno == EINTR) continue;  // SIGCHLD, among others
-    error = "no reply within " + std::to_string(kReplyTimeoutMs / 1000) + " s";
-    return false;
-  }
-  char bytes[spawn::kReplySize + 1];
-  ssize_t got;
-  do got = recv(st.fd, bytes, sizeof bytes, 0);
-  while (got < 0 && errno == EINTR);
-  if (got <= 0) {
-    error = got == 0 ? "the spawner closed its socket" : std::string("reading its reply failed: ") + std::strerror(errno);
-    return false;
-  }
-  try {
-    reply = spawn::decode_reply(std::string_view(bytes, static_cast<std::size_t>(got)));
-  } catch (const protocol::ProtocolError& e) {
-    error = std::string("its reply is invalid: ") + e.what();
-    return false;
-  }
-  return true;
+  return read_launch_reply(sock, reply, error, timeout_ms);
 }
-
-}  // namespace
 
 bool prepare_spawner(apr_pool_t* pconf, server_rec* s) {
   current_pconf = pconf;
@@ -270,22 +296,10 @@ bool prepare_spawner(apr_pool_t* pconf, server_rec* s) {
 
 pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDescriptors& fds,
                    std::string& error) {
-  request.descriptors = static_cast<std::uint8_t>(
-      (fds.listen >= 0 ? spawn::kFdListen : 0) | (fds.table >= 0 ? spawn::kFdTable : 0) |
-      (fds.handover >= 0 ? spawn::kFdHandover : 0) | (fds.error_log >= 0 ? spawn::kFdErrorLog : 0) |
-      (fds.python_object >= 0 ? spawn::kFdPythonObject : 0) | (fds.scoreboard >= 0 ? spawn::kFdScoreboard : 0));
-  std::string message;
-  try {
-    message = spawn::encode_launch(request);
-  } catch (const protocol::ProtocolError& e) {
-    error = e.what();
-    return 0;
-  }
   // Whatever happens, the copy of the secret in `message` does not outlive this call.
-  struct Wipe {
-    std::string& m;
-    ~Wipe() { explicit_bzero(m.data(), m.size()); }
-  } wipe{message};
+  EncodedLaunch encoded;
+  if (!encode_launch_for(request, fds, encoded, error)) return 0;
+  const std::string& message = encoded.bytes;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!ensure_spawner(s)) {
       error = "the daemon spawner cannot be started (see GANTRY0085)";
@@ -293,7 +307,7 @@ pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDes
     }
     SpawnerState& st = state(s);
     spawn::SpawnReply reply;
-    if (!exchange(st, message, fds, reply, error)) {
+    if (!exchange_launch(st.fd, message, fds, reply, error, kReplyTimeoutMs)) {
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                    "GANTRY0083: launching a daemon process of group '%s' through the daemon"
                    " spawner (pid %ld) failed: %s; killing it and starting a new one",
@@ -312,6 +326,9 @@ pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDes
         forget(st, true);
         error = spawn::describe(reply.status);
         continue;
+      case spawn::SpawnStatus::ready:  // only a template says so, and only to its own socket
+        error = "the spawner answered as a template";
+        return 0;
       case spawn::SpawnStatus::clone_failed:
         error = std::string("clone() failed: ") + std::strerror(reply.error);
         return 0;

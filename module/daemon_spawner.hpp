@@ -30,7 +30,33 @@ struct LaunchDescriptors {
   int error_log = -1;
   int python_object = -1;
   int scoreboard = -1;  // the cell's status board, writable (status_boards.hpp)
+  int control = -1;  // a template's end of its control socket (daemon_template.hpp)
 };
+
+// request.descriptors for `fds`.
+std::uint8_t descriptor_bits(const LaunchDescriptors& fds);
+
+// A LAUNCH encoded for sending; its copy of the secret is wiped when it goes.
+struct EncodedLaunch {
+  std::string bytes;
+  EncodedLaunch() = default;
+  EncodedLaunch(const EncodedLaunch&) = delete;
+  EncodedLaunch& operator=(const EncodedLaunch&) = delete;
+  ~EncodedLaunch();
+};
+// Sets request.descriptors from `fds` and encodes it; false with `error` if it does not fit.
+bool encode_launch_for(spawn::LaunchRequest& request, const LaunchDescriptors& fds, EncodedLaunch& out,
+                       std::string& error);
+
+// Sends one encoded LAUNCH with `fds` on `sock` (the spawner's or a template's) and waits up
+// to timeout_ms for the REPLY. False with `error` (the peer is then to be replaced).
+bool exchange_launch(int sock, const std::string& message, const LaunchDescriptors& fds,
+                     spawn::SpawnReply& reply, std::string& error, int timeout_ms);
+
+// Reads one REPLY from `sock`, waiting at most timeout_ms. False with `error`, which is
+// kPeerClosed when the other end closed its socket (it died).
+inline constexpr const char* kPeerClosed = "its socket closed";
+bool read_launch_reply(int sock, spawn::SpawnReply& reply, std::string& error, int timeout_ms);
 
 // Real post_config passes, in Apache's parent: makes sure a spawner runs and watches it for
 // this generation. False (logged) if none could be started.

@@ -8,6 +8,7 @@
 #include <mpm_common.h>
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "daemon_retirement.hpp"
 #include "daemon_socket.hpp"
 #include "daemon_spawner.hpp"
+#include "daemon_template.hpp"
 #include "python_loader.hpp"
 #include "daemon_runtime.hpp"
 #include "gantry/slot_page.hpp"
@@ -97,11 +99,18 @@ class Supervisor final : public supervisor::Host {
   void start_all();
   void on_event(CellWatch& watch, int reason, int status);
   void monitor() {
-    if (!mpm_stopping()) policy_->refill_all();
+    if (mpm_stopping()) return;
+    const apr_time_t at = apr_time_now();
+    for (auto& t : templates_) t->monitor(at);  // a replacement due, a template now ready
+    policy_->refill_all();
   }
   void cleanup();
-  // An Apache child needs none of the daemons' pages (only the parent reads them).
-  void leave_pages_in_child() { pages_.release(); }
+  // An Apache child needs none of the daemons' pages (only the parent reads them), nor the
+  // templates' sockets (only the parent may ask for processes).
+  void leave_pages_in_child() {
+    pages_.release();
+    for (auto& t : templates_) t->close_in_child();
+  }
 
   // supervisor::Host
   pid_t spawn(const supervisor::Slot& slot, int cell, bool standby, unsigned delay_seconds) override;
@@ -117,6 +126,8 @@ class Supervisor final : public supervisor::Host {
                                    int cell, bool standby, unsigned delay_seconds) const;
   void log_death(const supervisor::Slot& slot, const supervisor::Death& d, bool lost);
   void stop();
+  bool start_template(std::size_t group);
+  void replace_template_after_script_change(const supervisor::Slot& slot, const ExitEvidence& evidence);
 
   server_rec* s_;
   apr_pool_t* pconf_;
@@ -124,7 +135,13 @@ class Supervisor final : public supervisor::Host {
   SlotPages pages_;
   std::optional<supervisor::Policy> policy_;
   std::unique_ptr<CellWatch[]> watches_;  // 2 per slot
+  // One per group (docs/template.md); made once in setup(): other-child records point in.
+  std::vector<std::unique_ptr<GroupTemplate>> templates_;
 };
+
+// How long start-up waits for a group's template before its first processes start
+// through the spawner instead (Python's start, plus the application with preload=On).
+constexpr apr_interval_time_t kTemplateReadyWait = apr_time_from_sec(30);
 
 // %{GLOBAL} -> "", %{SERVER} -> "host" or "host:port"; nullopt-ish "" + false for forms
 // that need a request (%{RESOURCE}, %{ENV:...}).
@@ -220,6 +237,7 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
     watches_[i].slot = i / 2;
     watches_[i].cell = static_cast<int>(i % 2);
   }
+  for (std::size_t i = 0; i < generation.groups.size(); ++i) templates_.push_back(std::make_unique<GroupTemplate>());
   return true;
 }
 
@@ -288,7 +306,45 @@ void Supervisor::start_all() {
                  g.name().c_str(), g.processes, static_cast<long>(g.options().threads),
                  static_cast<long>(g.identity.uid), g.socket_path.c_str(),
                  generation.generation);
+  // Every group's template starts Python at the same time; the first processes are forked
+  // from them once they are ready.
+  for (std::size_t gi = 0; gi < generation.groups.size(); ++gi) start_template(gi);
+  for (auto& t : templates_)
+    if (t->pid() > 0) t->wait_ready(kTemplateReadyWait);
   policy_->start_all();
+}
+
+// The group's template: the launch of its first process, as a template (no slot, no cell).
+bool Supervisor::start_template(std::size_t group) {
+  const DaemonGroupRuntime& g = generation.groups[group];
+  spawn::LaunchRequest launch = make_launch(g, policy_->slot(g.first_slot), 0, false, 0);
+  launch.process_index = 0;
+  launch.keeps_standby = false;
+  launch.handover_slot = spawn::kNoHandover;
+  LaunchDescriptors fds;
+  fds.error_log = error_log_fd(s_);
+  fds.python_object = held_python_object_fd();
+  return templates_[group]->start(s_, pconf_, std::move(launch), fds);
+}
+
+// preload=On: the template holds the application as it was; a process that recycled because
+// a WSGI script changed (WSGIScriptReloading) means a new template first, so that its
+// replacement is forked with the new code.
+void Supervisor::replace_template_after_script_change(const supervisor::Slot& slot,
+                                                      const ExitEvidence& evidence) {
+  const DaemonGroupRuntime& g = generation.groups[slot.group];
+  constexpr int kScriptChanged = static_cast<int>(DaemonExit::script_changed);
+  const bool changed = evidence.raw_status >= 0
+                           ? WIFEXITED(evidence.raw_status) && WEXITSTATUS(evidence.raw_status) == kScriptChanged
+                           : evidence.reported == kScriptChanged;
+  if (!g.options().preload || !changed || evidence.lost || mpm_stopping()) return;
+  GroupTemplate& t = *templates_[slot.group];
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_,
+               "GANTRY0668: daemon group '%s' (preload=On): a WSGI script changed; replacing"
+               " its template (pid %ld) before starting processes from it",
+               g.name().c_str(), static_cast<long>(t.pid()));
+  t.replace();
+  if (t.pid() > 0) t.wait_ready(kTemplateReadyWait);
 }
 
 void Supervisor::publish(const supervisor::Slot& slot, pid_t pid, supervisor::Micros started,
@@ -317,7 +373,17 @@ pid_t Supervisor::spawn(const supervisor::Slot& slot, int cell, bool standby, un
   fds.python_object = held_python_object_fd();
   fds.scoreboard = status_board_fd(slot.id, cell);  // the cell's own board, writable
   const apr_time_t asked = apr_time_now();
-  const pid_t pid = spawn_daemon(s_, launch, fds, error);
+  // Forked from the group's template when it is ready (its Python shared copy-on-write);
+  // otherwise started on its own through the spawner, as before there were templates.
+  pid_t pid = 0;
+  GroupTemplate& from = *templates_[slot.group];
+  if (from.usable()) {
+    LaunchDescriptors forked = fds;
+    forked.python_object = -1;  // loaded already
+    pid = from.launch(launch, forked, error);
+  }
+  const bool through_template = pid > 0;
+  if (!through_template) pid = spawn_daemon(s_, launch, fds, error);
   explicit_bzero(launch.secret.data(), launch.secret.size());
   if (pid <= 0) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s_,
@@ -327,10 +393,11 @@ pid_t Supervisor::spawn(const supervisor::Slot& slot, int cell, bool standby, un
     return pid;
   }
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s_,
-               "GANTRY0089: %s %u of group '%s' is pid %ld, started through the spawner in"
+               "GANTRY0089: %s %u of group '%s' is pid %ld, started through the %s in"
                " %ld us",
                standby ? "spare for daemon process" : "daemon process", slot.index,
-               g.name().c_str(), static_cast<long>(pid), static_cast<long>(apr_time_now() - asked));
+               g.name().c_str(), static_cast<long>(pid), through_template ? "template" : "spawner",
+               static_cast<long>(apr_time_now() - asked));
   if (!exit_watch::track(pid))
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
                  "GANTRY0541: daemon process %u of group '%s' (pid %ld): the table of exit"
@@ -380,6 +447,7 @@ void Supervisor::on_event(CellWatch& watch, int reason, int status) {
       evidence.lost = reason == APR_OC_REASON_LOST;
       evidence.raw_status = exit_watch::take(cell.pid);
       evidence.reported = status;
+      replace_template_after_script_change(slot, evidence);
       const supervisor::Death d = policy_->on_death(watch.slot, watch.cell, evidence, mpm_stopping());
       log_death(slot, d, evidence.lost);
       return;
@@ -422,6 +490,9 @@ void Supervisor::stop() {
 }
 
 void Supervisor::cleanup() {
+  // The next generation (or nobody) forks from its own templates: these hold this one's
+  // configuration and secret.
+  for (auto& t : templates_) t->stop();
   for (auto& g : generation.groups)
     if (g.listen_fd >= 0) close(g.listen_fd), g.listen_fd = -1;
   if (!policy_) {  // setup failed half-way

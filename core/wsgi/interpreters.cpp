@@ -280,6 +280,20 @@ std::optional<Binding> bind_interpreter(std::string_view group, const LogTarget&
   }
 }
 
+namespace {
+
+// In a forked child: `ts` (the forking thread's) is the only thread state left; states
+// cached by thread before the fork are stale (generation).
+void adopt_forked_thread_state(Process& p, PyThreadState* ts) {
+  p.main_thread_state = ts;
+  p.main->initial_thread_state = ts;
+  p.generation.fetch_add(1);
+  this_thread.entries.clear();
+  this_thread.entries.push_back({p.main, ts, p.generation.load()});
+}
+
+}  // namespace
+
 void after_fork_child_python() noexcept {
   Process& p = process();
   reset_request_counts_after_fork();
@@ -306,12 +320,67 @@ void after_fork_child_python() noexcept {
   PyEval_RestoreThread(ts);
   PyOS_AfterFork_Child();
   PyEval_SaveThread();
+  adopt_forked_thread_state(p, ts);
+}
 
-  p.main_thread_state = ts;
-  p.main->initial_thread_state = ts;
-  p.generation.fetch_add(1);
-  this_thread.entries.clear();
-  this_thread.entries.push_back({p.main, ts, p.generation.load()});
+pid_t fork_python_process(pid_t (*clone)(void*), void* context) noexcept {
+  Process& p = process();
+  if (!p.running.load()) return clone(context);
+  std::uint64_t generation = p.generation.load();
+  auto* mine = this_thread.find(p.main, generation);
+  PyThreadState* ts = mine ? mine->thread_state : p.main_thread_state;
+  PyEval_RestoreThread(ts);
+  PyOS_BeforeFork();  // os.register_at_fork(before=...), the import lock
+  const pid_t pid = clone(context);
+  const int saved_errno = errno;
+  if (pid != 0) {
+    PyOS_AfterFork_Parent();
+    PyEval_SaveThread();
+    errno = saved_errno;
+    return pid;
+  }
+  PyOS_AfterFork_Child();  // after_in_child hooks (random re-seeds itself), threading
+  PyEval_SaveThread();
+  reset_request_counts_after_fork();
+  note_process_start();
+  adopt_forked_thread_state(p, ts);
+  return 0;
+}
+
+void process_started_python(long template_pid, bool preloaded) noexcept {
+  Process& p = process();
+  if (!p.running.load()) return;
+  try {
+    std::vector<Interpreter*> all;
+    {
+      std::lock_guard lock(p.mutex);
+      for (auto& [name, interpreter] : p.by_name) all.push_back(interpreter);
+    }
+    for (Interpreter* interpreter : all) {
+      py::ThreadStateActivation active(thread_state_for(*interpreter));
+      publish_process_started(interpreter->hooks, p.settings.process_group, template_pid, preloaded);
+    }
+  } catch (const std::exception& e) {
+    process_log().log(Level::error, ids::kInternalError, std::string("process_started failed: ") + e.what());
+  }
+}
+
+std::size_t freeze_python_heap() noexcept {
+  if (!process().running.load()) return 0;
+  py::ThreadStateActivation active(process().main_thread_state);
+  py::Ref gc = py::Ref::steal(PyImport_ImportModule("gc"));
+  std::size_t frozen = 0;
+  if (gc) {
+    py::Ref collected = py::Ref::steal(PyObject_CallMethod(gc.get(), "collect", nullptr));
+    py::Ref done = py::Ref::steal(PyObject_CallMethod(gc.get(), "freeze", nullptr));
+    py::Ref count = py::Ref::steal(PyObject_CallMethod(gc.get(), "get_freeze_count", nullptr));
+    if (count) frozen = PyLong_AsSize_t(count.get());
+  }
+  if (PyErr_Occurred()) {
+    py::FetchedError error = py::fetch_error();
+    log_exception(process_log(), Level::warning, "GANTRY0664", "gc.freeze() in the daemon group's template failed; its processes share fewer pages", error);
+  }
+  return frozen;
 }
 
 void shutdown_python() noexcept { shutdown_python_for(""); }

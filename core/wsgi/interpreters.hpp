@@ -1,4 +1,7 @@
 #pragma once
+#include <sys/types.h>
+
+#include <cstddef>
 // Python in this process: initialisation, the application-group -> interpreter map, and
 // the thread states that let any server thread run code in any interpreter.
 //
@@ -62,6 +65,16 @@ LogTarget process_log() noexcept;
 std::optional<Binding> bind_interpreter(std::string_view group, const LogTarget& log) noexcept;
 
 void after_fork_child_python() noexcept;
+// A daemon group's template (docs/template.md): forks this process through `clone` (which
+// returns as fork() does) the way os.fork() would - os.register_at_fork handlers run, the
+// child gets PyOS_AfterFork_Child - with the calling thread's main thread state. The caller
+// must be the only thread. Returns clone's result (-1 with errno on failure).
+pid_t fork_python_process(pid_t (*clone)(void*), void* context) noexcept;
+// publish_process_started() in every interpreter of this process.
+void process_started_python(long template_pid, bool preloaded) noexcept;
+// gc.collect() then gc.freeze(): what the template loaded stays out of later collections, so
+// the collector does not write to the pages the group's processes share. Objects frozen.
+std::size_t freeze_python_heap() noexcept;
 void shutdown_python() noexcept;
 // shutdown_python() after publishing process_stopping (shutdown_reason = `reason`) in every
 // interpreter. Once per process.

@@ -33,10 +33,18 @@ gantry::AuthReply api_run_auth_script(const gantry::AuthQuery& query, std::span<
   return gantry::wsgi::run_auth_script(query, environ, log);
 }
 
+int api_fork_process(int (*clone)(void*), void* context) {
+  return gantry::wsgi::fork_python_process(reinterpret_cast<pid_t (*)(void*)>(clone), context);
+}
+std::size_t api_freeze_heap() { return gantry::wsgi::freeze_python_heap(); }
+void api_process_started(long template_pid, bool preloaded) {
+  gantry::wsgi::process_started_python(template_pid, preloaded);
+}
+
 constexpr gantry::PythonApi kApi = {
     gantry::kPythonAbi, api_initialize, api_import_script, api_run_request, api_after_fork_child, api_shutdown,
     api_interrupt_thread, api_observe_script_loads, api_shutdown_for, api_run_auth_script,
-    gantry::wsgi::run_dispatch,
+    gantry::wsgi::run_dispatch, api_fork_process, api_freeze_heap, api_process_started,
 };
 
 }  // namespace

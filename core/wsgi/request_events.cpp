@@ -93,6 +93,20 @@ void publish_process_stopping(const EventHooks& hooks, std::string_view reason) 
   dispatch(hooks.shutdown_callbacks.get(), "process_stopping", dict.get(), log, ids::kShutdownCallbackException);
 }
 
+void publish_process_started(const EventHooks& hooks, std::string_view process_group, long template_pid,
+                             bool preloaded) {
+  const LogTarget log = process_log();
+  DictBuilder payload;
+  payload.text("process_group", process_group).integer("template_pid", template_pid).flag("preloaded", preloaded);
+  py::Ref dict = py::Ref::steal(payload.release());
+  if (!dict) {
+    py::FetchedError error = py::fetch_error();
+    log_exception(log, Level::error, ids::kEventCallbackException, "Cannot publish process_started", error);
+    return;
+  }
+  dispatch(hooks.event_callbacks.get(), "process_started", dict.get(), log, ids::kEventCallbackException);
+}
+
 // --- MeteredChannel: counts and times what the app's I/O costs. ------------------------
 
 std::size_t MeteredChannel::read(char* buffer, std::size_t size) {

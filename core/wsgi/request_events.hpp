@@ -37,6 +37,12 @@ struct EventHooks {
 // shutdown callbacks. GIL held; callback exceptions are logged (GANTRY0141).
 void publish_process_stopping(const EventHooks& hooks, std::string_view reason);
 
+// Gantry's process_started (docs/template.md): once per daemon process, before it accepts
+// requests, once its preload scripts are in (imported by it, or by the template it was
+// forked from: then `preloaded`, and `template_pid` is that template's). GIL held.
+void publish_process_started(const EventHooks& hooks, std::string_view process_group, long template_pid,
+                             bool preloaded);
+
 // The request's channel as the app's reads and writes see it, counting and timing them for
 // request_finished. Forwards everything else unchanged.
 class MeteredChannel final : public RequestChannel {

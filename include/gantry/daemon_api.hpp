@@ -39,6 +39,8 @@ struct DaemonRunSpec {
   bool multiprocess = false;               // wsgi.multiprocess for this group
   PythonSettings python;                   // python-home, python-path, restrictions, logger
   std::vector<PreloadScript> preload;
+  long template_pid = 0;                   // forked from the group's template (0: started alone)
+  bool preloaded = false;                  // that template imported the application (preload=On)
   // Lifecycle (0 = off); the option names are those of WSGIDaemonProcess.
   std::uint64_t maximum_requests = 0;
   std::uint64_t maximum_requests_jitter = 0;

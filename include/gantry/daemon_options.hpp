@@ -57,6 +57,7 @@ struct DaemonOptions {
   std::string socket_user;   // owner of the listener socket ("" = Apache's User)
 
   // Python.
+  bool preload = false;  // preload=On: the template imports the preload scripts (docs/template.md)
   std::string python_home;
   std::vector<std::string> python_path;
   std::string python_eggs;

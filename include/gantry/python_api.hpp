@@ -4,6 +4,7 @@
 // gantry_python_api() for this table; nothing else crosses. Both objects are built from one
 // tree by one compiler, so C++ types are fine here; GANTRY_PYTHON_ABI guards against a
 // stale sibling .so.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -18,8 +19,9 @@
 
 namespace gantry {
 
-// 2: PythonSettings.server, shutdown_for; 3: run_auth_script; 4: run_dispatch.
-inline constexpr std::uint32_t kPythonAbi = 4;
+// 2: PythonSettings.server, shutdown_for; 3: run_auth_script; 4: run_dispatch;
+// 5: fork_process, freeze_heap, process_started (daemon group templates).
+inline constexpr std::uint32_t kPythonAbi = 5;
 inline constexpr const char* kPythonObjectName = "mod_gantry_python.so";
 inline constexpr const char* kPythonEntrySymbol = "gantry_python_api";
 
@@ -108,6 +110,16 @@ struct PythonApi {
   // script could not be loaded, raised or returned something that is not a string (logged,
   // with the script's path). Never throws; call without the GIL.
   Outcome (*run_dispatch)(const ScriptTarget& script, RequestChannel& channel, DispatchChoice* choice);
+  // A daemon group's template (docs/template.md): forks this single-threaded process as
+  // os.fork() would (os.register_at_fork handlers, PyOS_AfterFork_Child in the child), with
+  // `clone(context)` doing the fork itself; returns what it returned (0 in the child).
+  int (*fork_process)(int (*clone)(void* context), void* context);
+  // gc.collect() and gc.freeze() before the template forks; the number of objects frozen.
+  std::size_t (*freeze_heap)();
+  // Publishes Gantry's process_started event (docs/template.md) in every interpreter: a
+  // daemon process is about to accept requests; `template_pid` is the template it was forked
+  // from (0: none), `preloaded` says the template imported the preload scripts.
+  void (*process_started)(long template_pid, bool preloaded);
 };
 
 }  // namespace gantry

@@ -27,12 +27,17 @@
 //     server:   string apache_version, string description, string build_date,
 //               string mpm_name, u32 mpm_processes, u32 mpm_threads
 //     u64 socket_timeout_ms, u8[32] secret, string python_object, string build,
-//     u8 descriptors
+//     u8 role (0 daemon process, 1 the group's template), u8 descriptors
 //
 //   `descriptors` says which descriptors travel with the message, in this order: bit0 the
 //   group's listening socket, bit1 the status table, bit2 the hand-over page, bit3 the
 //   error log, bit4 mod_gantry_python.so opened by the parent, bit5 the cell's status
-//   scoreboard (gantry/scoreboard.hpp; kFd* below).
+//   scoreboard (gantry/scoreboard.hpp), bit6 the template's end of its control socket (kFd*
+//   below; a template launch has it, no other does).
+//
+// The same LAUNCH goes to a group's template (docs/template.md) for each daemon process the
+// template forks; the template answers with the same REPLY. Once its Python is up, the
+// template sends one unsolicited REPLY with status `ready` and its own pid.
 //
 // REPLY (spawner -> parent), exactly kReplySize bytes:
 //
@@ -54,7 +59,7 @@
 namespace gantry::spawn {
 
 inline constexpr std::uint32_t kMagic = 0x57505347;  // "GSPW" little-endian
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;  // 2: role, kFdControl, status ready
 inline constexpr std::uint16_t kKindLaunch = 1;
 inline constexpr std::size_t kMaxLaunch = 64 * 1024;  // one datagram
 inline constexpr std::size_t kReplySize = 16;
@@ -67,7 +72,14 @@ inline constexpr std::uint8_t kFdHandover = 1u << 2;  // the slot pages' memfd
 inline constexpr std::uint8_t kFdErrorLog = 1u << 3;
 inline constexpr std::uint8_t kFdPythonObject = 1u << 4;
 inline constexpr std::uint8_t kFdScoreboard = 1u << 5;
-inline constexpr std::size_t kMaxDescriptors = 6;
+inline constexpr std::uint8_t kFdControl = 1u << 6;
+inline constexpr std::size_t kMaxDescriptors = 7;
+
+// What the launched process becomes.
+enum class LaunchRole : std::uint8_t {
+  daemon = 0,    // a daemon process (or a standby) of the group
+  template_ = 1, // the group's template: starts Python, then forks the group's processes
+};
 
 struct LaunchIdentity {
   bool switch_user = false;
@@ -134,6 +146,7 @@ struct LaunchRequest {
   // code is the first start's, a graceful restart may have loaded an upgrade) refuses the
   // launch with bad_version, so its daemon code never meets a different Python object.
   std::string build;
+  LaunchRole role = LaunchRole::daemon;
   std::uint8_t descriptors = 0;
 
   // How many descriptors travel with the message (set bits of `descriptors`).
@@ -152,6 +165,7 @@ enum class SpawnStatus : std::uint16_t {
   malformed = 2,      // the launch message did not decode
   bad_version = 3,    // the launch message is from another build
   descriptors = 4,    // the descriptors that came with it do not match `descriptors`
+  ready = 5,          // (template -> parent, unasked) Python is up; pid is the template's
 };
 
 struct SpawnReply {

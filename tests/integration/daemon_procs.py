@@ -55,10 +55,11 @@ def maps_python(pid: int) -> list[str]:
 
 def group_pids(apache: "harness.Apache", group: str) -> list[int]:
     """Live serving processes of `apache` named (wsgi:GROUP) (display-name=%{GROUP}); a
-    spare, "(wsgi:GROUP) spare" until it takes over, is not one of them."""
+    spare, "(wsgi:GROUP) spare" until it takes over, and the group's template,
+    "(wsgi:GROUP) template" (docs/template.md), are not among them."""
     tag = f"(wsgi:{group})"
     return [pid for pid in apache.child_pids()
-            if cmdline(pid).startswith(tag) and cmdline(pid) != f"{tag} spare"]
+            if cmdline(pid).startswith(tag) and cmdline(pid) not in (f"{tag} spare", f"{tag} template")]
 
 
 def spare_pids(apache: "harness.Apache", group: str) -> list[int]:

@@ -154,7 +154,8 @@ def test_spares_are_named_spare_in_ps_until_they_take_over(lazy_off):
     # the standby forked after the next recycle.)
     def settled():
         pids = [p for p in lazy_off.child_pids() if daemon_procs.cmdline(p).startswith("(wsgi:pp)")]
-        titles = sorted(daemon_procs.cmdline(p) for p in pids)
+        # (and the group's template, "(wsgi:pp) template": docs/template.md)
+        titles = sorted(daemon_procs.cmdline(p) for p in pids if daemon_procs.cmdline(p) != "(wsgi:pp) template")
         spares = daemon_procs.spare_pids(lazy_off, "pp")
         return (titles == ["(wsgi:pp)", "(wsgi:pp) spare"]
                 and all(daemon_procs.waits_for_turn(p) for p in spares))

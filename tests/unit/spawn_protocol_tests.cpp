@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_CASE(launch_round_trip_keeps_every_field) {
 
 BOOST_AUTO_TEST_CASE(layout_starts_with_magic_version_and_kind) {
   const std::string m = s::encode_launch(sample());
-  const unsigned char head[8] = {'G', 'S', 'P', 'W', 1, 0, 1, 0};
+  const unsigned char head[8] = {'G', 'S', 'P', 'W', 2, 0, 1, 0};
   BOOST_REQUIRE_GE(m.size(), 8u);
   BOOST_TEST(std::memcmp(m.data(), head, 8) == 0);
 }
@@ -142,7 +142,7 @@ BOOST_AUTO_TEST_CASE(wrong_magic_version_and_kind) {
   bad[0] = 'X';
   BOOST_TEST((error_kind([&] { s::decode_launch(bad); }) == ProtocolError::Kind::bad_magic));
   bad = m;
-  bad[4] = 2;
+  bad[4] = 1;  // the previous version
   BOOST_TEST((error_kind([&] { s::decode_launch(bad); }) == ProtocolError::Kind::bad_version));
   bad = m;
   bad[6] = 9;
@@ -180,6 +180,31 @@ BOOST_AUTO_TEST_CASE(flags_and_descriptor_bits_are_checked) {
   r.cell = 2;
   const std::string bad_cell = s::encode_launch(r);
   BOOST_TEST((error_kind([&] { s::decode_launch(bad_cell); }) == ProtocolError::Kind::malformed));
+}
+
+BOOST_AUTO_TEST_CASE(template_role_travels_with_its_control_socket_only) {
+  s::LaunchRequest r = sample();
+  r.standby = false;
+  r.role = s::LaunchRole::template_;
+  r.descriptors = s::kFdErrorLog | s::kFdControl;
+  r.handover_slot = s::kNoHandover;
+  r.keeps_standby = false;
+  const s::LaunchRequest back = s::decode_launch(s::encode_launch(r));
+  BOOST_TEST((back.role == s::LaunchRole::template_));
+  BOOST_TEST(back.descriptor_count() == 2u);
+  s::LaunchRequest no_socket = r;
+  no_socket.descriptors = s::kFdErrorLog;  // a template without its control socket
+  const std::string a = s::encode_launch(no_socket);
+  BOOST_TEST((error_kind([&] { s::decode_launch(a); }) == ProtocolError::Kind::malformed));
+  s::LaunchRequest daemon_with_socket = sample();
+  daemon_with_socket.descriptors |= s::kFdControl;  // a daemon process never gets one
+  const std::string b = s::encode_launch(daemon_with_socket);
+  BOOST_TEST((error_kind([&] { s::decode_launch(b); }) == ProtocolError::Kind::malformed));
+  std::string unknown_role = s::encode_launch(r);
+  unknown_role[unknown_role.size() - 2] = 7;
+  BOOST_TEST((error_kind([&] { s::decode_launch(unknown_role); }) == ProtocolError::Kind::malformed));
+  const auto ready = s::encode_reply({s::SpawnStatus::ready, 99, 0});
+  BOOST_TEST((s::decode_reply(std::string_view(ready.data(), ready.size())).status == s::SpawnStatus::ready));
 }
 
 BOOST_AUTO_TEST_CASE(oversized_messages_are_refused_both_ways) {

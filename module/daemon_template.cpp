@@ -1,0 +1,253 @@
+#include "daemon_template.hpp"
+
+#include <ap_mpm.h>
+#include <http_log.h>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "daemon_table.hpp"
+#include "guard.hpp"
+
+APLOG_USE_MODULE(wsgi);
+
+namespace gantry::module {
+namespace {
+
+constexpr int kLaunchTimeoutMs = 5000;  // a fork and a reply: milliseconds
+// A template that dies sooner than this after starting waits 1, 2, 4 ... 30 s to be replaced.
+constexpr apr_interval_time_t kQuickDeath = apr_time_from_sec(10);
+constexpr unsigned kMaxBackoffSeconds = 30;
+
+bool mpm_stopping() {
+  int state = AP_MPMQ_RUNNING;
+  return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS && state == AP_MPMQ_STOPPING;
+}
+
+std::string describe_status(int status) {
+  // What the MPM passes: 0, an exit status (>= 100 are Gantry's), or a signal number.
+  if (status == 0) return "exited";
+  if (status > 0 && status < 65) return "was killed by " + signal_name(status);
+  return "exited with status " + std::to_string(status);
+}
+
+void template_event(int reason, void* data, int status) {
+  auto* t = static_cast<GroupTemplate*>(data);
+  t->on_event(reason, status);
+}
+
+}  // namespace
+
+bool GroupTemplate::start(server_rec* s, apr_pool_t* pconf, spawn::LaunchRequest launch, LaunchDescriptors fds) {
+  s_ = s;
+  pconf_ = pconf;
+  group_ = launch.group;
+  launch_ = std::move(launch);
+  launch_.role = spawn::LaunchRole::template_;
+  fds_ = fds;
+  return start_process(false);
+}
+
+void GroupTemplate::monitor(apr_time_t now) {
+  if (pid_ > 0) {
+    take_ready(0);
+  } else if (restart_at_ && now >= restart_at_) {
+    start_process(true);
+  }
+}
+
+bool GroupTemplate::start_process(bool again) {
+  restart_at_ = 0;
+  spawn::LaunchRequest launch = launch_;
+  LaunchDescriptors fds = fds_;
+  if (again)
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_, "GANTRY0669: daemon group '%s': starting a new template",
+                 group_.c_str());
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, errno, s_,
+                 "GANTRY0662: daemon group '%s': cannot create its template's socket; its"
+                 " processes start one by one through the spawner",
+                 group_.c_str());
+    return false;
+  }
+  const int on = 1;
+  setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);  // it checks who asks
+  fds.control = pair[1];
+  std::string error;
+  const pid_t pid = spawn_daemon(s_, launch, fds, error);
+  explicit_bzero(launch.secret.data(), launch.secret.size());
+  close(pair[1]);
+  if (pid <= 0) {
+    close(pair[0]);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
+                 "GANTRY0662: daemon group '%s': cannot start its template: %s; its processes"
+                 " start one by one through the spawner (trying again within about 10 s)",
+                 group_.c_str(), error.c_str());
+    restart_at_ = apr_time_now() + apr_time_from_sec(1);
+    return false;
+  }
+  pid_ = pid;
+  fd_ = pair[0];
+  ready_ = false;
+  started_ = apr_time_now();
+  proc_ = apr_proc_t{};
+  proc_.pid = pid;
+  apr_proc_other_child_register(&proc_, template_event, this, nullptr, pconf_);
+  registered_ = true;
+  return true;
+}
+
+bool GroupTemplate::take_ready(int timeout_ms) {
+  if (ready_) return true;
+  if (fd_ < 0) return false;
+  spawn::SpawnReply reply;
+  std::string error;
+  if (!read_launch_reply(fd_, reply, error, timeout_ms)) {
+    if (error == kPeerClosed) {  // it died: its death is reported (GANTRY0661)
+      close(fd_);
+      fd_ = -1;
+    } else if (error.rfind("no reply", 0) != 0) {  // garbled: confused
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
+                   "GANTRY0662: the template of daemon group '%s' (pid %ld) did not start: %s;"
+                   " its processes start one by one through the spawner until a new one is"
+                   " ready",
+                   group_.c_str(), static_cast<long>(pid_), error.c_str());
+      kill(pid_, SIGKILL);
+      close(fd_);
+      fd_ = -1;
+    }
+    return false;
+  }
+  if (reply.status != spawn::SpawnStatus::ready || reply.pid != pid_) {
+    kill(pid_, SIGKILL);
+    close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  ready_ = true;
+  ready_at_ = apr_time_now();
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_,
+               "GANTRY0660: daemon group '%s': template process (pid %ld) ready %.0f ms after its"
+               " launch; the group's processes are forked from it",
+               group_.c_str(), static_cast<long>(pid_),
+               static_cast<double>(ready_at_ - started_) / 1000.0);
+  return true;
+}
+
+bool GroupTemplate::wait_ready(apr_interval_time_t timeout) {
+  const bool ok = take_ready(static_cast<int>(apr_time_as_msec(timeout)));
+  if (!ok && fd_ >= 0)
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                 "GANTRY0662: the template of daemon group '%s' (pid %ld) is not ready after %ld s"
+                 " (its Python start, or preload=On's imports, take that long); the first"
+                 " processes start through the spawner",
+                 group_.c_str(), static_cast<long>(pid_), static_cast<long>(apr_time_sec(timeout)));
+  return ok;
+}
+
+bool GroupTemplate::usable() { return pid_ > 0 && fd_ >= 0 && take_ready(0); }
+
+pid_t GroupTemplate::launch(spawn::LaunchRequest& request, const LaunchDescriptors& fds, std::string& error) {
+  EncodedLaunch message;
+  if (!encode_launch_for(request, fds, message, error)) return 0;
+  spawn::SpawnReply reply;
+  if (!exchange_launch(fd_, message.bytes, fds, reply, error, kLaunchTimeoutMs)) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
+                 "GANTRY0662: forking a process of daemon group '%s' from its template (pid %ld)"
+                 " failed: %s; replacing the template, the process starts through the spawner",
+                 group_.c_str(), static_cast<long>(pid_), error.c_str());
+    replace();
+    return 0;
+  }
+  if (reply.status != spawn::SpawnStatus::started) {
+    error = reply.status == spawn::SpawnStatus::clone_failed
+                ? std::string("clone() in the template failed: ") + std::strerror(reply.error)
+                : std::string("the template refused: ") + spawn::describe(reply.status);
+    return 0;
+  }
+  return reply.pid;
+}
+
+GroupTemplate::~GroupTemplate() { explicit_bzero(launch_.secret.data(), launch_.secret.size()); }
+
+void GroupTemplate::forget() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  pid_ = 0;
+  ready_ = false;
+}
+
+void GroupTemplate::replace() {
+  if (pid_ > 0) {
+    if (registered_) apr_proc_other_child_unregister(this);
+    registered_ = false;
+    const pid_t pid = pid_;
+    forget();
+    kill(pid, SIGKILL);  // holds nothing worth a graceful end; reaped by the MPM's loop
+    // Not waited for here: the MPM reaps it. Until then it is a zombie it does not know,
+    // so reap it now when it is already gone (it usually is within a millisecond).
+    for (int i = 0; i < 50 && waitpid(pid, nullptr, WNOHANG) == 0; ++i) apr_sleep(apr_time_from_msec(2));
+  }
+  start_process(true);
+}
+
+void GroupTemplate::stop() {
+  restart_at_ = 0;
+  if (pid_ <= 0) return;
+  if (registered_) apr_proc_other_child_unregister(this);  // normally gone already (above)
+  registered_ = false;
+  const pid_t pid = pid_;
+  forget();  // closing its socket ends it; SIGTERM in case it is busy importing
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 100 && waitpid(pid, nullptr, WNOHANG) == 0; ++i) apr_sleep(apr_time_from_msec(10));
+  if (waitpid(pid, nullptr, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);  // SIGKILL: immediate
+  }
+}
+
+void GroupTemplate::close_in_child() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+void GroupTemplate::on_event(int reason, int status) {
+  // UNREGISTER: pconf's cleanup removed the record (the generation ends; stop() follows).
+  // apr_proc_other_child_unregister() must not be called again: it crashes on a record
+  // it does not find.
+  if (reason == APR_OC_REASON_UNREGISTER) registered_ = false;
+  if (reason != APR_OC_REASON_DEATH && reason != APR_OC_REASON_LOST) return;
+  run_guarded_void(s_, "daemon template supervision", [&] {
+    apr_proc_other_child_unregister(this);
+    registered_ = false;
+    const pid_t pid = pid_;
+    const apr_interval_time_t lived = apr_time_now() - started_;
+    forget();
+    const bool stopping = mpm_stopping();
+    // The first death is replaced at once; one that keeps happening within 10 s of the
+    // start backs off 1, 2, 4 ... 30 s (counted by the monitor, about every 10 s).
+    quick_deaths_ = lived < kQuickDeath ? quick_deaths_ + 1 : 0;
+    const unsigned delay =
+        quick_deaths_ > 1 ? std::min(kMaxBackoffSeconds, 1u << std::min(quick_deaths_ - 2, 5u)) : 0;
+    ap_log_error(APLOG_MARK, stopping ? APLOG_DEBUG : APLOG_ERR, 0, s_,
+                 "GANTRY0661: the template of daemon group '%s' (pid %ld) %s after %.1f s; %s",
+                 group_.c_str(), static_cast<long>(pid),
+                 reason == APR_OC_REASON_LOST ? "vanished" : describe_status(status).c_str(),
+                 static_cast<double>(lived) / APR_USEC_PER_SEC,
+                 stopping ? "Apache is stopping"
+                          : ("its running processes keep serving, new ones start through the spawner"
+                             " until a new template is ready (starting one in " +
+                             std::to_string(delay) + " s)").c_str());
+    restart_at_ = stopping ? 0 : apr_time_now() + apr_time_from_sec(delay);
+    if (!stopping && delay == 0) start_process(true);
+  });
+}
+
+}  // namespace gantry::module

@@ -1,0 +1,73 @@
+#pragma once
+// Apache's parent's side of a daemon group's template (docs/template.md; the template's
+// own loop is template_process.hpp). One per group and generation: launched through the
+// spawner with its end of a control socket, it starts Python for the group and then forks
+// the group's daemon processes and standbys on request, as children of Apache's parent.
+// When it is not there (starting, died, replaced), processes start through the spawner
+// as before, so a group never waits for its template.
+#include <httpd.h>
+#include <apr_thread_proc.h>
+
+#include <string>
+
+#include "daemon_spawner.hpp"
+#include "gantry/spawn_protocol.hpp"
+
+namespace gantry::module {
+
+class GroupTemplate {
+ public:
+  GroupTemplate() = default;
+  ~GroupTemplate();  // wipes the secret of the launch it kept
+  GroupTemplate(const GroupTemplate&) = delete;
+  GroupTemplate& operator=(const GroupTemplate&) = delete;
+
+  // Launches the template through the spawner (non-blocking: it reports ready later).
+  // False, logged, if it could not be launched.
+  bool start(server_rec* s, apr_pool_t* pconf, spawn::LaunchRequest launch, LaunchDescriptors fds);
+  // Blocks up to `timeout` for its ready message (start-up: the first processes should be
+  // forked from it). True when ready.
+  bool wait_ready(apr_interval_time_t timeout);
+  // Running and ready; checks for the ready message without blocking.
+  bool usable();
+  // Forks one process of the group: its pid, or 0 with `error` (the template is then
+  // stopped; the caller starts the process through the spawner instead).
+  pid_t launch(spawn::LaunchRequest& request, const LaunchDescriptors& fds, std::string& error);
+  // Ends it (closes its socket, SIGTERM, reaps it within about a second).
+  void stop();
+  // In an Apache child: close the parent's end of the control socket.
+  void close_in_child();
+  // Parent's monitor: starts a new template once the back-off after a death has passed,
+  // and notices a template that became ready meanwhile (so GANTRY0660 is not late).
+  void monitor(apr_time_t now);
+  // Replaced at once (a WSGI script changed under preload=On): a new one is launched.
+  void replace();
+
+  pid_t pid() const { return pid_; }
+  const std::string& group() const { return group_; }
+
+  // other-child callback (public for the C callback).
+  void on_event(int reason, int status);
+
+ private:
+  server_rec* s_ = nullptr;
+  apr_pool_t* pconf_ = nullptr;
+  std::string group_;
+  pid_t pid_ = 0;
+  int fd_ = -1;          // the parent's end of the control socket
+  bool ready_ = false;
+  bool registered_ = false;
+  apr_time_t started_ = 0;
+  apr_time_t ready_at_ = 0;
+  apr_time_t restart_at_ = 0;  // 0: no restart pending
+  unsigned quick_deaths_ = 0;
+  apr_proc_t proc_{};
+  // What start() was given, for the replacements (the generation's, so always current).
+  spawn::LaunchRequest launch_;
+  LaunchDescriptors fds_;
+  bool start_process(bool again);
+  bool take_ready(int timeout_ms);
+  void forget();
+};
+
+}  // namespace gantry::module
