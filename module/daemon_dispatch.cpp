@@ -344,7 +344,7 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     ForwardResult result;
     {
       ClientWriteTimeout client_timeout(r, group);
-      result = forward_request(c.fd, generation->secret, channel, group.limits);
+      result = forward_request(c.fd, group.secret, channel, group.limits);
     }
     close(c.fd);
 

@@ -12,7 +12,9 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -274,6 +276,29 @@ DaemonMain load_daemon_entry(const Context& c) {
   return entry;
 }
 
+// Who may connect (gantry/peer_check.hpp), found before chroot= hides the socket's path:
+// Apache's parent (this process's parent: the spawner clones with CLONE_PARENT), its
+// session, and the owner of the socket file - Apache's User or socket-user=, the one user
+// besides root the file system lets connect. Then this process leaves Apache's session for
+// good, which is what tells it, and everything it forks, apart from Apache's children.
+PeerRule leave_apache_session(const Context& c, int listen_fd) {
+  PeerRule rule;
+  rule.apache_parent = getppid();
+  rule.apache_session = getsid(rule.apache_parent);
+  sockaddr_un address{};
+  socklen_t length = sizeof address - 1;  // stays NUL-terminated
+  struct stat st{};
+  if (getsockname(listen_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      address.sun_family != AF_UNIX || address.sun_path[0] == '\0' || stat(address.sun_path, &st) != 0)
+    fail(c, "GANTRY0504", "finding the owner of the group's socket", errno,
+         "check that nothing removes the sockets under WSGISocketPrefix while Apache runs");
+  rule.uid = st.st_uid;
+  if (rule.apache_session < 0 || setsid() < 0)
+    fail(c, "GANTRY0504", "leaving Apache's session (setsid)", errno,
+         "a Gantry bug if it persists: report the line");
+  return rule;
+}
+
 double seconds(std::chrono::seconds value) { return static_cast<double>(value.count()); }
 
 // What the Python side tells applications about the server (the `apache` module...): the
@@ -397,6 +422,7 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     adopt_python_object(launch.python_object, fds.python_object);
     const bool inherited_python = python_runtime().initialized;
     DaemonMain entry = load_daemon_entry(c);
+    const PeerRule peers = leave_apache_session(c, fds.listen);
     enter_chroot(c);
     apply_limits(c);
     drop_privileges(c);
@@ -429,6 +455,7 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
                    " start Apache",
                    process_index, c.name().c_str(), static_cast<long>(getpid()));
     DaemonRunSpec spec = make_spec(c, fds.listen);
+    spec.peer = peers;
     if (handover) {
       std::atomic<std::uint64_t>* rss = &handover->rss[launch.cell];
       spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };

@@ -20,6 +20,7 @@
 #include "gantry_hooks.h"
 #include "guard.hpp"
 #include "python_loader.hpp"
+#include "secret_memory.hpp"
 #include "spawner_process.hpp"
 
 APLOG_USE_MODULE(wsgi);
@@ -96,6 +97,9 @@ bool start_spawner(server_rec* s, SpawnerState& st) {
   const pid_t pid = fork();
   if (pid == 0) {
     close(pair[0]);
+    // Started again after the first spawner died: this copy of the parent's memory holds
+    // every group's secret, which no daemon may inherit (docs/security.md).
+    wipe_held_secrets();
     run_spawner(pair[1], parent);
   }
   close(pair[1]);
@@ -272,11 +276,14 @@ pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDes
     error = e.what();
     return 0;
   }
-  // Whatever happens, the copy of the secret in `message` does not outlive this call.
+  // Whatever happens, the copy of the secret in `message` does not outlive this call, nor
+  // reach a spawner started again below (encode_launch() never reallocates the buffer, so
+  // it left no copy behind in freed memory either).
   struct Wipe {
     std::string& m;
     ~Wipe() { explicit_bzero(m.data(), m.size()); }
   } wipe{message};
+  const HeldSecret hold(message.data(), message.size());
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!ensure_spawner(s)) {
       error = "the daemon spawner cannot be started (see GANTRY0085)";

@@ -408,7 +408,6 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
   ap_mpm_query(AP_MPMQ_GENERATION, &mpm_generation);
   generation.generation = static_cast<std::uint32_t>(mpm_generation);
   generation.parent_pid = getpid();
-  generation.secret = protocol::generate_secret();
 
   std::size_t total_slots = 0;
   generation.groups.reserve(global_.daemon_groups.size());
@@ -454,9 +453,14 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
       g.preload.push_back(std::move(script));
     }
     g.socket_path = socket_path(global_, ptemp, generation.parent_pid, generation.generation, g.id);
+    // One secret per group (docs/security.md); `groups` was reserved: the address stays.
+    g.secret = protocol::generate_secret();
+    hold_secret(g.secret.data(), g.secret.size());
     const std::string late = not_yet_effective_warning(o);
     if (!late.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_, "%s", late.c_str());
   }
+
+  warn_about_shared_users(s_, generation.groups);
 
   // Twice the slots: the second half holds the exit notes of standby cells (exit_record).
   generation.table = DaemonTable::create(2 * total_slots);
@@ -612,7 +616,7 @@ spawn::LaunchRequest Supervisor::make_launch(const DaemonGroupRuntime& g, const 
   l.server = {facts.apache_version, facts.description, facts.build_date, facts.mpm_name,
               static_cast<std::uint32_t>(facts.mpm_processes), static_cast<std::uint32_t>(facts.mpm_threads)};
   l.socket_timeout_ms = static_cast<std::uint64_t>(g.limits.socket_timeout.count());
-  l.secret = generation.secret;
+  l.secret = g.secret;  // this group's only
   l.python_object = python_object_path();
   static const std::string build = this_build_id();
   l.build = build;
@@ -628,6 +632,7 @@ void Supervisor::fork_cell(Slot& slot, int cell_index, bool standby, unsigned de
   if (handovers_.slots) handovers_.slots[slot.table_slot].rss[cell_index].store(0);
   std::string error;
   spawn::LaunchRequest launch = make_launch(g, slot, cell_index, standby, delay_seconds);
+  const HeldSecret hold(launch.secret);  // a spawner started again meanwhile wipes it
   LaunchDescriptors fds;
   fds.listen = g.listen_fd;
   fds.table = generation.table->fd();

@@ -141,6 +141,17 @@ int error_log_fd() {
   return fd;
 }
 
+// The launch in `message`, or an empty one with `invalid` set to why not.
+spawn::LaunchRequest decode(std::string_view message, spawn::SpawnStatus& invalid) {
+  try {
+    return spawn::decode_launch(message);
+  } catch (const protocol::ProtocolError& e) {
+    invalid = e.kind() == protocol::ProtocolError::Kind::bad_version ? spawn::SpawnStatus::bad_version
+                                                                     : spawn::SpawnStatus::malformed;
+    return {};
+  }
+}
+
 // One launch: receive, check, clone, reply. Returns in the spawner only.
 void serve_one(int sock, pid_t parent, int* tid_field, std::vector<char>& buffer) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * spawn::kMaxDescriptors) + CMSG_SPACE(sizeof(ucred))];
@@ -180,7 +191,9 @@ void serve_one(int sock, pid_t parent, int* tid_field, std::vector<char>& buffer
     send_reply(sock, spawn::SpawnStatus::malformed, 0, EPERM);
     return;
   }
-  spawn::LaunchRequest request;
+  // Decoded straight into `request` (no temporary copy of the secret left on the stack).
+  spawn::SpawnStatus invalid = spawn::SpawnStatus::started;
+  spawn::LaunchRequest request = decode(std::string_view(buffer.data(), static_cast<std::size_t>(n)), invalid);
   // Refuses the launch; nothing of it stays in the spawner.
   auto refuse = [&](spawn::SpawnStatus status, int error) {
     close_all(fds);
@@ -188,13 +201,7 @@ void serve_one(int sock, pid_t parent, int* tid_field, std::vector<char>& buffer
     explicit_bzero(request.secret.data(), request.secret.size());
     send_reply(sock, status, 0, error);
   };
-  try {
-    request = spawn::decode_launch(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-  } catch (const protocol::ProtocolError& e) {
-    return refuse(e.kind() == protocol::ProtocolError::Kind::bad_version ? spawn::SpawnStatus::bad_version
-                                                                          : spawn::SpawnStatus::malformed,
-                  EINVAL);
-  }
+  if (invalid != spawn::SpawnStatus::started) return refuse(invalid, EINVAL);
   // A launch from a parent that loaded another build of this module (a graceful restart
   // after an upgrade): this code must not start its daemons (docs/spawner.md).
   static const std::string own_build = this_build_id();
