@@ -33,6 +33,7 @@ PROTOCOL_VERSION = int(re.search(r"kProtocolVersion = (\d+);",
 CONFIG = """
 WSGIDaemonProcess a display-name=%{GROUP} processes=1 threads=4 user=www-data
 WSGIDaemonProcess b display-name=%{GROUP} processes=1 threads=4 user=nobody group=nogroup
+WSGIDaemonProcess c display-name=%{GROUP} processes=1 threads=1 user=nobody group=nogroup
 WSGIScriptAlias /a @APPS@/tenant_probe.wsgi process-group=a application-group=%{GLOBAL}
 WSGIScriptAlias /b @APPS@/tenant_probe.wsgi process-group=b application-group=%{GLOBAL}
 """
@@ -73,6 +74,18 @@ def refusals(apache, since: int, group: str, pid: int) -> list:
     return [ln for ln in apache.log_lines(since)
             if ln.gantry_id == "GANTRY0500" and f"daemon group '{group}'" in ln.message
             and f"from pid {pid} " in ln.message]
+
+
+def test_shared_users_are_warned_about_at_start(apache):
+    """a runs as Apache's User beside other groups (GANTRY0501); b and c share a user
+    (GANTRY0502). Both at warning level, at every start."""
+    lines = apache.log_lines()
+    apache_user = [ln for ln in lines if ln.gantry_id == "GANTRY0501"]
+    shared = [ln for ln in lines if ln.gantry_id == "GANTRY0502"]
+    assert len(apache_user) == 1 and len(shared) == 1, [ln.raw for ln in apache_user + shared]
+    assert "daemon group 'a' runs as Apache's own User (www-data, uid 33)" in apache_user[0].message
+    assert "daemon groups 'b' and 'c' run as the same user (nobody, uid 65534)" in shared[0].message
+    assert apache_user[0].level == shared[0].level == "warn"
 
 
 @pytest.mark.log_ids("GANTRY0500", "GANTRY0206")
