@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "gantry/scoped_fd.hpp"
@@ -109,8 +110,9 @@ PeerProcess identify_peer(int fd, bool use_peer_pidfd) {
     return peer;
   }
   char buffer[1024];
-  const std::string path = "/proc/" + std::to_string(cred.pid) + "/stat";
-  const ScopedFd stat_fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", static_cast<long>(cred.pid));
+  const ScopedFd stat_fd(open(path, O_RDONLY | O_CLOEXEC));
   ssize_t n = -1;
   if (stat_fd.get() >= 0) {
     do n = read(stat_fd.get(), buffer, sizeof buffer);
@@ -124,13 +126,13 @@ PeerProcess identify_peer(int fd, bool use_peer_pidfd) {
       if (pidfd.get() >= 0 && !still_running(pidfd.get())) peer.alive = false;
       else peer.hidden = true;
     } else {
-      peer.error = "cannot read " + path + ": " + std::strerror(error);
+      peer.error = std::string("cannot read ") + path + ": " + std::strerror(error);
     }
     return peer;
   }
   if (!parse_proc_stat(std::string_view(buffer, static_cast<std::size_t>(n)), peer.ppid, peer.session,
                        peer.name)) {
-    peer.error = path + " is not in the expected format";
+    peer.error = std::string(path) + " is not in the expected format";
     return peer;
   }
   // Read after the stat: what was read belonged to the process the pidfd pins.
