@@ -151,7 +151,8 @@ std::string refusal_reason(const PeerProcess& peer, const PeerRule& rule) {
     return "it runs as uid " + std::to_string(peer.uid) + ", not as uid " + std::to_string(rule.uid) +
            " (Apache's User or socket-user=)";
   }
-  if (peer.ppid != rule.apache_parent)
+  // Apache's parent itself serves requests in single-process mode (httpd -X).
+  if (peer.ppid != rule.apache_parent && peer.pid != rule.apache_parent)
     return "its parent is pid " + std::to_string(peer.ppid) + ", not Apache's parent " +
            std::to_string(rule.apache_parent) + " (a process forked by an application, or not of this server)";
   if (peer.session != rule.apache_session)

@@ -20,8 +20,9 @@
 //     parent; a process that re-parents (double fork) gets init or a subreaper as parent.
 //   - Foreign processes of Apache's User, or root (which ignores the socket's 0600 mode),
 //     are neither children of Apache's parent nor, for root, of the socket owner's uid.
-// What passes besides the MPM's children: other children Apache's parent forks itself in
-// its session as User (mod_cgid's daemon), which run Apache's code, not applications.
+// What passes besides the MPM's children: Apache's parent itself (it serves requests in
+// single-process mode, httpd -X), and other children it forks in its session as User
+// (mod_cgid's daemon): all of them run Apache's code, not applications.
 //
 // PID REUSE. SO_PEERCRED names the pid the peer had when it connected; by the time the
 // daemon reads /proc/PID/stat that process may be gone and the number reused. With

@@ -57,6 +57,11 @@ const PeerRule rule{812, 812, 33};
 BOOST_AUTO_TEST_CASE(only_an_apache_child_passes) {
   BOOST_TEST(refusal_reason(apache_child(), rule).empty());
 
+  PeerProcess parent = apache_child();  // httpd -X: the parent serves requests itself
+  parent.pid = 812;
+  parent.ppid = 1;
+  BOOST_TEST(refusal_reason(parent, rule).empty());
+
   PeerProcess daemon = apache_child();  // a daemon process: same parent, own session
   daemon.session = 950;
   BOOST_TEST(refusal_reason(daemon, rule).find("session 950") != std::string::npos);
