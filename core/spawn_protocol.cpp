@@ -70,7 +70,9 @@ std::size_t LaunchRequest::descriptor_count() const {
 
 std::string encode_launch(const LaunchRequest& r) {
   std::string out;
-  out.reserve(512);
+  // The largest message there can be, at once: growing would free buffers that hold the
+  // secret without wiping them (the caller wipes the one it gets).
+  out.reserve(kMaxLaunch + 1);
   append_u32(out, kMagic);
   append_u16(out, kVersion);
   append_u16(out, kKindLaunch);

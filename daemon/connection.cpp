@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "fork_guard.hpp"
+#include "gantry/peer_check.hpp"
 #include "gantry/socket_channel.hpp"
 
 namespace gantry::daemon {
@@ -22,7 +24,8 @@ std::string_view find(std::span<const EnvEntry> environ, std::string_view key) {
 }
 
 // What the Apache child resolved for this request travels in the environ, under the same
-// keys mod_wsgi exposes to the application; the daemon trusts it (the peer proved the secret).
+// keys mod_wsgi exposes to the application; the daemon trusts it (the peer is an Apache
+// child and proved the group's secret).
 ScriptTarget target_from(std::span<const EnvEntry> environ) {
   ScriptTarget target;
   // A WSGIHandlerScript serves the file Apache matched (SCRIPT_FILENAME) with its own script.
@@ -191,15 +194,52 @@ void serve_auth_check(SocketChannel& channel, const PythonApi& python) {
   channel.finish_auth(python.run_auth_script(*channel.auth_query(), channel.environ(), log));
 }
 
-}  // namespace
+// Only Apache's children may talk to the group (gantry/peer_check.hpp): anything else - a
+// daemon process of any group, a process an application forked, a foreign process - is
+// refused before a byte is read, with one line per peer, and never more than a few lines
+// a minute, however many processes a hostile tenant connects from.
+bool peer_allowed(int fd, const DaemonRunSpec& spec) {
+  const PeerProcess peer = identify_peer(fd);
+  const std::string why = refusal_reason(peer, spec.peer);
+  if (why.empty()) return true;
+  static RefusalLog refusals;
+  const RefusalLog::Decision d = refusals.note(peer.pid, RefusalLog::Clock::now());
+  if (d.log) {
+    std::string line = "GANTRY0500: daemon group '" + spec.group + "' (pid " + std::to_string(getpid()) +
+                       ") refused a connection from pid " + std::to_string(peer.pid) + " (uid " +
+                       std::to_string(peer.uid) + (peer.name.empty() ? "" : ", " + peer.name) +
+                       "): " + why + "; only Apache's children may connect (see docs/security.md)";
+    if (d.suppressed)
+      line += "; " + std::to_string(d.suppressed) + " more refusal(s) since the last line were not logged";
+    log(spec, Level::error, line);
+  }
+  return false;
+}
 
-void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life) {
+// The accepted connection: guarded against forks while open (fork_guard.hpp), closed at
+// the end of the scope.
+class ConnectionFd {
+ public:
+  explicit ConnectionFd(int fd) : fd_(fd) { fork_guard::guard(fd); }
+  ~ConnectionFd() {
+    fork_guard::unguard(fd_);  // first: the number is free again once closed
+    close(fd_);
+  }
+  ConnectionFd(const ConnectionFd&) = delete;
+  ConnectionFd& operator=(const ConnectionFd&) = delete;
+
+ private:
+  int fd_;
+};
+
+// One request (or auth check) on an accepted, checked connection. Never throws: every
+// failure is logged and ends only this request. `token` is set once it counts as one.
+void serve_request(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life,
+                   std::optional<Lifecycle::Token>& token, std::string& method, std::string& uri) {
   SocketChannelOptions options;
   options.socket_timeout = std::chrono::milliseconds(static_cast<long long>(spec.socket_timeout * 1000));
   options.fallback_logger = spec.logger;
   options.response_buffer_size = spec.response_buffer_size;
-  std::optional<Lifecycle::Token> token;
-  std::string method, uri;
   ScoreEntry score(spec.board);
   try {
     protocol::Secret secret;
@@ -220,6 +260,7 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     } else if (!queue_timeout_expired(spec, channel, started_us, method, uri, score)) {
       DaemonChannel request(channel, started_us, activity ? &life : nullptr);
       Outcome outcome = python.run_request(target_from(request.environ()), request);
+      fork_guard::leave_if_fork("a request");  // the application returned in a fork
       // H-D: a request interrupted with mod_wsgi.RequestTimeout (interrupt-timeout) that
       // unwound before its headers went out is a gateway timeout, not an app error.
       const bool timed_out = outcome == Outcome::server_error && life.interrupted(*token);
@@ -249,7 +290,21 @@ void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python
     log(spec, Level::error, "GANTRY0208: request " + method + " " + uri + " failed in the daemon (group " +
                                 spec.group + "): unknown exception");
   }
-  close(fd);
+  // A process the application forked while serving this request, back from it: it
+  // neither answers nor counts the request (fork_guard.hpp).
+  fork_guard::leave_if_fork("a request");
+}
+
+}  // namespace
+
+void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life) {
+  std::optional<Lifecycle::Token> token;
+  std::string method, uri;
+  {
+    const ConnectionFd connection(fd);
+    if (!peer_allowed(fd, spec)) return;
+    serve_request(fd, spec, python, life, token, method, uri);
+  }
   if (token) life.request_finished(*token, method, uri);
 }
 

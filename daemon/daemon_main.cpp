@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string>
+#include <system_error>
 #include <unistd.h>
 
 #include "connection.hpp"
+#include "fork_guard.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gil_watch.hpp"
 #include "lifecycle.hpp"
@@ -85,6 +87,18 @@ int run(const DaemonRunSpec& spec) {
     return static_cast<int>(DaemonExit::startup_failed);
   }
 
+  // Before Python, preloads or request threads: whatever forks from here on is guarded
+  // (fork_guard.hpp). Room for the listener, the pool's eventfd, one epoll instance and one
+  // connection per request thread.
+  try {
+    fork_guard::install(log, spec.group, 2 * spec.threads + 8, watch.set);
+  } catch (const std::system_error& e) {
+    if (log) log->log(Level::error, "GANTRY0505: daemon process cannot guard against forks (" + who +
+                                        "): " + e.what());
+    return static_cast<int>(DaemonExit::startup_failed);
+  }
+  fork_guard::guard(spec.listen_fd);
+
   const PythonApi* python = gantry_python_api();
   if (!python || !python->initialize(spec.python)) {
     if (log) log->log(Level::error, "GANTRY0202: daemon process could not start Python (" + who +
@@ -101,6 +115,7 @@ int run(const DaemonRunSpec& spec) {
   for (const PreloadScript& script : spec.preload) {
     ScriptTarget target{script.script_path, script.application_group, script.callable, false};
     python->import_script(target);  // a failure is logged by the adapter; requests retry it
+    fork_guard::leave_if_fork("the import of a preloaded script");
   }
   // Subscribers (mod_wsgi.subscribe_events) learn that this process is about to serve: the
   // after-fork hook of an application the template preloaded (docs/template.md).
@@ -209,6 +224,7 @@ int run(const DaemonRunSpec& spec) {
   // mod_wsgi's shutdown callbacks and the atexit handlers when nothing is in flight, and
   // never tear interpreters down.
   if (drained && reason != DaemonExit::deadlock) python->shutdown_for(shutdown_reason(reason));
+  fork_guard::leave_if_fork("the daemon's shutdown");  // an atexit handler that forked
   return static_cast<int>(reason);
 }
 

@@ -1,5 +1,7 @@
 #include "worker_pool.hpp"
 
+#include "fork_guard.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +21,7 @@ WorkerPool::WorkerPool(int listen_fd, unsigned threads, std::size_t stack_size, 
       handler_(std::move(handler)) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  fork_guard::guard(stop_fd_);  // a fork of this process must never wait on it
   starts_.reserve(threads_);  // worker_entry() gets pointers into it: never reallocate
 }
 
@@ -44,6 +47,9 @@ int WorkerPool::make_epoll() const {
     close(ep);
     throw std::system_error(err, std::generic_category(), "epoll_ctl");
   }
+  // Shared with any fork (one epoll instance for both): a fork must not wait on it, nor
+  // change it.
+  fork_guard::guard(ep);
   return ep;
 }
 
@@ -76,6 +82,9 @@ void* WorkerPool::worker_entry(void* start) {
 
 void WorkerPool::worker_loop(int epoll_fd) {
   for (;;) {
+    // A process the application forked on this thread, back from the request it forked
+    // in: it must not accept (fork_guard.hpp).
+    fork_guard::leave_if_fork("the worker loop");
     if (!accepting_.load(std::memory_order_acquire)) break;
     // Idle: sleep until the kernel wakes this thread for a connection. The listening socket
     // is level-triggered here, so once this instance has seen it readable, epoll_wait()

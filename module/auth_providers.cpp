@@ -139,7 +139,7 @@ AuthReply run_in_daemon(request_rec* r, const char* group_name, const AuthQuery&
     return {};
   }
   DaemonAuthResult result =
-      ask_daemon_auth(connection.fd.get(), generation->secret, query, env, group->limits.socket_timeout, log);
+      ask_daemon_auth(connection.fd.get(), group->secret, query, env, group->limits.socket_timeout, log);
   connection.fd.reset();
   if (!result.delivered)
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s() of %s in daemon group '%s' for %s gave no answer: %s;"

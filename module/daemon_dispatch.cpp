@@ -313,7 +313,7 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     ForwardResult result;
     {
       ClientWriteTimeout client_timeout(r, group);
-      result = forward_request(c.fd.get(), generation->secret, channel, group.limits);
+      result = forward_request(c.fd.get(), group.secret, channel, group.limits);
     }
     c.fd.reset();
 

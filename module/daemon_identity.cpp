@@ -1,5 +1,6 @@
 #include "daemon_identity.hpp"
 
+#include <http_log.h>
 #include <unixd.h>
 
 #include <grp.h>
@@ -8,7 +9,11 @@
 
 #include <optional>
 
+#include "gantry/tenant_warnings.hpp"
+#include "gantry_hooks.h"
 #include "gantry/value_parse.hpp"
+
+APLOG_USE_MODULE(wsgi);
 
 namespace gantry::module {
 namespace {
@@ -137,6 +142,18 @@ IdentityResult resolve_daemon_identity(DaemonGroupRuntime& g) {
     g.script_gid = *gid;
   }
   return result;
+}
+
+void warn_about_shared_users(server_rec* s, const std::vector<DaemonGroupRuntime>& groups) {
+  // Apache's children run as User when Apache starts as root, else as whoever started it.
+  const uid_t apache_uid = geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
+  std::vector<GroupAccount> accounts;
+  for (const DaemonGroupRuntime& g : groups)
+    accounts.push_back({g.name(), g.identity.uid, g.identity.user_name});
+  const passwd* pw = getpwuid(apache_uid);
+  const std::string apache_user = pw ? pw->pw_name : "#" + std::to_string(apache_uid);
+  for (const std::string& line : shared_uid_warnings(accounts, apache_uid, apache_user))
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", line.c_str());
 }
 
 }  // namespace gantry::module

@@ -18,4 +18,8 @@ struct IdentityResult {
 // Fills `group.identity` and the script-user/script-group checks of `group`.
 IdentityResult resolve_daemon_identity(DaemonGroupRuntime& group);
 
+// Logs, at each start, the groups that share a uid with Apache's children or with each
+// other (gantry/tenant_warnings.hpp says why, and why one group alone is not warned about).
+void warn_about_shared_users(server_rec* s, const std::vector<DaemonGroupRuntime>& groups);
+
 }  // namespace gantry::module

@@ -12,7 +12,9 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -306,6 +308,29 @@ DaemonMain load_daemon_entry(const Context& c) {
   return reinterpret_cast<DaemonMain>(load_python_symbol(c, kDaemonEntrySymbol));
 }
 
+// Who may connect (gantry/peer_check.hpp), found before chroot= hides the socket's path:
+// Apache's parent (this process's parent: the spawner clones with CLONE_PARENT), its
+// session, and the owner of the socket file - Apache's User or socket-user=, the one user
+// besides root the file system lets connect. Then this process leaves Apache's session for
+// good, which is what tells it, and everything it forks, apart from Apache's children.
+PeerRule leave_apache_session(const Context& c, int listen_fd) {
+  PeerRule rule;
+  rule.apache_parent = getppid();
+  rule.apache_session = getsid(rule.apache_parent);
+  sockaddr_un address{};
+  socklen_t length = sizeof address - 1;  // stays NUL-terminated
+  struct stat st{};
+  if (getsockname(listen_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      address.sun_family != AF_UNIX || address.sun_path[0] == '\0' || stat(address.sun_path, &st) != 0)
+    fail(c, "GANTRY0504", "finding the owner of the group's socket", errno,
+         "check that nothing removes the sockets under WSGISocketPrefix while Apache runs");
+  rule.uid = st.st_uid;
+  if (rule.apache_session < 0 || setsid() < 0)
+    fail(c, "GANTRY0504", "leaving Apache's session (setsid)", errno,
+         "a Gantry bug if it persists: report the line");
+  return rule;
+}
+
 double seconds(std::chrono::seconds value) { return static_cast<double>(value.count()); }
 
 // What the Python side tells applications about the server (the `apache` module...): the
@@ -419,7 +444,8 @@ void die_with_apache(const Context& c, int sig) {
 // From the standby's wait to the end: what a daemon process does once it is itself, started
 // by the spawner or forked from the template.
 [[noreturn]] void serve(const Context& c, const LaunchDescriptors& fds, SlotHandover* handover,
-                        DaemonMain entry, bool inherited_python, bool preloaded, pid_t template_pid) {
+                        DaemonMain entry, bool inherited_python, bool preloaded, pid_t template_pid,
+                        const PeerRule& peers) {
   const spawn::LaunchRequest& launch = c.launch;
   // A standby blocks here until the process it replaces hands over (SIGTERM, at the
   // default action, ends the wait when Apache stops).
@@ -448,6 +474,7 @@ void die_with_apache(const Context& c, int sig) {
   spec.preloaded = preloaded;
   spec.template_pid = template_pid;
   spec.board = own_board;
+  spec.peer = peers;
   std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
   spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
   if (handover) {
@@ -540,8 +567,9 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     become_group_process(c, fds);
     const bool inherited_python = python_runtime().initialized;
     DaemonMain entry = load_daemon_entry(c);
+    const PeerRule peers = leave_apache_session(c, fds.listen);
     enter_group_identity(c);
-    serve(c, fds, handover, entry, inherited_python, false, 0);
+    serve(c, fds, handover, entry, inherited_python, false, 0, peers);
   } catch (const std::exception& e) {
     log_start_failure(launch, e.what());
   } catch (...) {
@@ -556,6 +584,11 @@ void run_template_process(const spawn::LaunchRequest& launch, const LaunchDescri
     const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
     const Context c{ap_server_conf, launch, options, 0};
     become_group_process(c, fds);
+    // Out of Apache's session like every daemon (gantry/peer_check.hpp): the template runs
+    // the group's code with preload=On, and must not pass for an Apache child.
+    if (setsid() < 0)
+      fail(c, "GANTRY0504", "leaving Apache's session (setsid)", errno,
+           "a Gantry bug if it persists: report the line");
     if (python_runtime().initialized) {
       // A spawner forked after Python started in the parent (GANTRY0082): a template would
       // only spread that interpreter. The parent starts the group's processes without one.
@@ -598,8 +631,12 @@ void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescripto
     if (fds.python_object >= 0) close(fds.python_object);
     if (launch.standby) set_process_title(spare_title(c));
     else serving_title(c);
+    // Forked from the template, which left Apache's session: this process's parent is
+    // Apache's all the same (CLONE_PARENT), and its own setsid() is as good as a daemon's.
+    // chroot= groups have no template (their socket is out of sight here).
+    const PeerRule peers = leave_apache_session(c, fds.listen);
     die_with_apache(c, SIGTERM);
-    serve(c, fds, handover, entry, false, preloaded, template_pid);
+    serve(c, fds, handover, entry, false, preloaded, template_pid, peers);
   } catch (const std::exception& e) {
     log_start_failure(launch, e.what());
   } catch (...) {

@@ -6,7 +6,7 @@
 // the request path reads it without locks.
 //
 //   const DaemonGroupRuntime* group = find_daemon_group_runtime("myapp");
-//   -> group->socket_path, group->limits, daemon_generation()->secret, ...
+//   -> group->socket_path, group->limits, group->secret, ...
 #include <sys/types.h>
 
 #include <httpd.h>
@@ -24,6 +24,7 @@
 #include "gantry/daemon_forwarder.hpp"
 #include "gantry/daemon_options.hpp"
 #include "gantry/protocol.hpp"
+#include "secret_memory.hpp"
 
 namespace gantry::module {
 
@@ -44,6 +45,12 @@ struct DaemonIdentity {
 };
 
 struct DaemonGroupRuntime {
+  DaemonGroupRuntime() = default;
+  DaemonGroupRuntime(const DaemonGroupRuntime&) = default;
+  DaemonGroupRuntime& operator=(const DaemonGroupRuntime&) = default;
+  // No copy of a secret is left behind in freed memory (docs/security.md).
+  ~DaemonGroupRuntime() { forget_secret(secret); }
+
   const DaemonGroupDecl* decl = nullptr;  // the parsed directive (lives in pconf)
   const DaemonOptions& options() const { return decl->options; }
   const std::string& name() const { return decl->name; }
@@ -62,12 +69,15 @@ struct DaemonGroupRuntime {
   uid_t script_uid = 0;
   bool check_script_group = false;
   gid_t script_gid = 0;
+  // This group's own secret: every HELLO to its socket must carry it. Apache's children
+  // know every group's; a daemon process is launched with its own group's only, so code
+  // in one group cannot talk to another group's daemons (docs/security.md).
+  protocol::Secret secret{};
 };
 
 struct DaemonGeneration {
   std::uint32_t generation = 0;   // Apache's MPM generation (0 at first start)
   pid_t parent_pid = 0;
-  protocol::Secret secret{};
   DaemonTable* table = nullptr;
   std::vector<DaemonGroupRuntime> groups;
 

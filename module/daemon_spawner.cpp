@@ -20,6 +20,7 @@
 #include "gantry_hooks.h"
 #include "guard.hpp"
 #include "python_loader.hpp"
+#include "secret_memory.hpp"
 #include "spawner_process.hpp"
 
 APLOG_USE_MODULE(wsgi);
@@ -105,6 +106,9 @@ bool start_spawner(server_rec* s, SpawnerState& st) {
   const pid_t pid = fork();
   if (pid == 0) {
     close(pair[0]);
+    // Started again after the first spawner died: this copy of the parent's memory holds
+    // every group's secret, which no daemon may inherit (docs/security.md).
+    wipe_held_secrets();
     run_spawner(pair[1], parent);
   }
   close(pair[1]);
@@ -300,6 +304,8 @@ pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDes
   EncodedLaunch encoded;
   if (!encode_launch_for(request, fds, encoded, error)) return 0;
   const std::string& message = encoded.bytes;
+  // Registered so that a spawner started again below wipes it (module/secret_memory.hpp).
+  const HeldSecret hold(encoded.bytes.data(), encoded.bytes.size());
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!ensure_spawner(s)) {
       error = "the daemon spawner cannot be started (see GANTRY0085)";

@@ -165,7 +165,6 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
   ap_mpm_query(AP_MPMQ_GENERATION, &mpm_generation);
   generation.generation = static_cast<std::uint32_t>(mpm_generation);
   generation.parent_pid = getpid();
-  generation.secret = protocol::generate_secret();
 
   std::size_t total_slots = 0;
   generation.groups.reserve(global_.daemon_groups.size());
@@ -211,9 +210,14 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
       g.preload.push_back(std::move(script));
     }
     g.socket_path = daemon_socket_path(global_, ptemp, generation.parent_pid, generation.generation, g.id);
+    // One secret per group (docs/security.md); `groups` was reserved: the address stays.
+    g.secret = protocol::generate_secret();
+    hold_secret(g.secret.data(), g.secret.size());
     const std::string late = not_yet_effective_warning(o);
     if (!late.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_, "%s", late.c_str());
   }
+
+  warn_about_shared_users(s_, generation.groups);
 
   generation.table = DaemonTable::create(total_slots);
   if (!pages_.create(total_slots)) {
@@ -291,7 +295,7 @@ spawn::LaunchRequest Supervisor::make_launch(const DaemonGroupRuntime& g, const 
   l.server = {facts.apache_version, facts.description, facts.build_date, facts.mpm_name,
               static_cast<std::uint32_t>(facts.mpm_processes), static_cast<std::uint32_t>(facts.mpm_threads)};
   l.socket_timeout_ms = static_cast<std::uint64_t>(g.limits.socket_timeout.count());
-  l.secret = generation.secret;
+  l.secret = g.secret;  // this group's only
   l.python_object = python_object_path();
   static const std::string build = this_build_id();
   l.build = build;
@@ -317,6 +321,10 @@ void Supervisor::start_all() {
 // The group's template: the launch of its first process, as a template (no slot, no cell).
 bool Supervisor::start_template(std::size_t group) {
   const DaemonGroupRuntime& g = generation.groups[group];
+  // chroot=: a process forked from a template is inside the chroot already, where it cannot
+  // see the group's socket file to learn who may connect (leave_apache_session); such groups
+  // start every process through the spawner, as before templates.
+  if (!g.options().chroot.empty()) return false;
   spawn::LaunchRequest launch = make_launch(g, policy_->slot(g.first_slot), 0, false, 0);
   launch.process_index = 0;
   launch.keeps_standby = false;
@@ -324,7 +332,10 @@ bool Supervisor::start_template(std::size_t group) {
   LaunchDescriptors fds;
   fds.error_log = error_log_fd(s_);
   fds.python_object = held_python_object_fd();
-  return templates_[group]->start(s_, pconf_, std::move(launch), fds);
+  const HeldSecret hold(launch.secret);  // starting the template may start a spawner again
+  const bool started = templates_[group]->start(s_, pconf_, launch, fds);
+  explicit_bzero(launch.secret.data(), launch.secret.size());
+  return started;
 }
 
 // preload=On: the template holds the application as it was; a process that recycled because
@@ -364,6 +375,7 @@ pid_t Supervisor::spawn(const supervisor::Slot& slot, int cell, bool standby, un
   const DaemonGroupRuntime& g = generation.groups[slot.group];
   std::string error;
   spawn::LaunchRequest launch = make_launch(g, slot, cell, standby, delay_seconds);
+  const HeldSecret hold(launch.secret);  // a spawner started again meanwhile wipes it
   LaunchDescriptors fds;
   fds.listen = g.listen_fd;
   // The slot pages' memfd: the daemon maps its own page only and closes it before any

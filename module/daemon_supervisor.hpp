@@ -1,6 +1,6 @@
 #pragma once
 // Daemon mode in Apache's parent: for every WSGIDaemonProcess group, the listening UNIX
-// socket, the per-generation secret, the status table, and `processes` forked daemon
+// socket, a secret per group, the status table, and `processes` forked daemon
 // processes that are replaced when they die (with a back-off when they crash-loop),
 // drained on a graceful restart and stopped with Apache.
 //
@@ -8,8 +8,8 @@
 //   check_config  resolves users/groups/socket prefix, so `apachectl -t` reports them.
 //                 Forks nothing (a -t run never reaches post_config).
 //   post_config   first pass (Apache's config dry-run): nothing. Real pass: sockets,
-//                 table, secret, forks - before the MPM forks its children, which
-//                 inherit the table and secret.
+//                 table, secrets, forks - before the MPM forks its children, which
+//                 inherit the table and every group's secret.
 //   child_init    an Apache child closes the listening sockets (only daemons accept).
 //   monitor       (every ~10 s in the parent) SIGKILLs drained processes of an old
 //                 generation that outlived their shutdown-timeout.

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "secret_memory.hpp"
 #include "daemon_table.hpp"
 #include "guard.hpp"
 
@@ -44,11 +45,16 @@ void template_event(int reason, void* data, int status) {
 
 }  // namespace
 
-bool GroupTemplate::start(server_rec* s, apr_pool_t* pconf, spawn::LaunchRequest launch, LaunchDescriptors fds) {
+bool GroupTemplate::start(server_rec* s, apr_pool_t* pconf, const spawn::LaunchRequest& launch,
+                          LaunchDescriptors fds) {
   s_ = s;
   pconf_ = pconf;
   group_ = launch.group;
-  launch_ = std::move(launch);
+  // Kept for the template's replacements, so registered: a spawner started again (forked
+  // from this parent) wipes it along with every other secret (module/secret_memory.hpp).
+  release_secret(launch_.secret.data());
+  launch_ = launch;
+  hold_secret(launch_.secret.data(), launch_.secret.size());
   launch_.role = spawn::LaunchRole::template_;
   fds_ = fds;
   return start_process(false);
@@ -65,6 +71,7 @@ void GroupTemplate::monitor(apr_time_t now) {
 bool GroupTemplate::start_process(bool again) {
   restart_at_ = 0;
   spawn::LaunchRequest launch = launch_;
+  const HeldSecret hold(launch.secret);  // spawn_daemon() may start a spawner again
   LaunchDescriptors fds = fds_;
   if (again)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_, "GANTRY0669: daemon group '%s': starting a new template",
@@ -175,7 +182,7 @@ pid_t GroupTemplate::launch(spawn::LaunchRequest& request, const LaunchDescripto
   return reply.pid;
 }
 
-GroupTemplate::~GroupTemplate() { explicit_bzero(launch_.secret.data(), launch_.secret.size()); }
+GroupTemplate::~GroupTemplate() { forget_secret(launch_.secret); }
 
 void GroupTemplate::forget() {
   if (fd_ >= 0) close(fd_);

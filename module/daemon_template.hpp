@@ -24,7 +24,7 @@ class GroupTemplate {
 
   // Launches the template through the spawner (non-blocking: it reports ready later).
   // False, logged, if it could not be launched.
-  bool start(server_rec* s, apr_pool_t* pconf, spawn::LaunchRequest launch, LaunchDescriptors fds);
+  bool start(server_rec* s, apr_pool_t* pconf, const spawn::LaunchRequest& launch, LaunchDescriptors fds);
   // Blocks up to `timeout` for its ready message (start-up: the first processes should be
   // forked from it). True when ready.
   bool wait_ready(apr_interval_time_t timeout);

@@ -69,7 +69,11 @@ ReceivedLaunch receive_launch(int sock, pid_t parent, std::vector<char>& buffer,
   // root process to start code as any user).
   if (!from_parent || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) return refuse(spawn::SpawnStatus::malformed, EPERM);
   try {
-    got.request = spawn::decode_launch(std::string_view(buffer.data(), got.bytes));
+    // Decoded into a local (no temporary), copied into place, the local's secret wiped: no
+    // copy of the secret is left behind on this stack (docs/security.md).
+    spawn::LaunchRequest decoded = spawn::decode_launch(std::string_view(buffer.data(), got.bytes));
+    got.request = std::move(decoded);
+    explicit_bzero(decoded.secret.data(), decoded.secret.size());
   } catch (const protocol::ProtocolError& e) {
     return refuse(e.kind() == protocol::ProtocolError::Kind::bad_version ? spawn::SpawnStatus::bad_version
                                                                           : spawn::SpawnStatus::malformed,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gantry/log.hpp"
+#include "gantry/peer_check.hpp"
 #include "gantry/python_api.hpp"
 #include "gantry/scoreboard_writer.hpp"
 
@@ -35,7 +36,10 @@ struct DaemonRunSpec {
   int listen_fd = -1;                      // the group's listening unix socket (inherited)
   unsigned threads = 15;                   // request threads
   std::size_t stack_size = 0;              // bytes per request thread; 0 = system default
-  std::array<std::uint8_t, 32> secret{};   // this generation's secret: HELLO must carry it
+  std::array<std::uint8_t, 32> secret{};   // this group's secret: HELLO must carry it
+  // Who may connect: Apache's children only (gantry/peer_check.hpp). The module fills it
+  // in and has already moved this process out of Apache's session (setsid()).
+  PeerRule peer;
   bool multiprocess = false;               // wsgi.multiprocess for this group
   PythonSettings python;                   // python-home, python-path, restrictions, logger
   std::vector<PreloadScript> preload;

@@ -20,7 +20,7 @@
 //
 //     A->D  HELLO           first frame, exactly kHelloPayload bytes:
 //                             u8[8] magic "GANTRY\r\n", u16 version, u16 reserved (0),
-//                             u8[32] the per-generation secret
+//                             u8[32] the secret of the daemon group this socket belongs to
 //     A->D  REQUEST         u8 traits (bit0 multithread, bit1 multiprocess, bit2 run_once),
 //                             u8[3] reserved, u32 count, then count x
 //                             (u32 key_len, u32 value_len, key bytes, value bytes)
@@ -60,12 +60,15 @@
 // success: before RESPONSE_START the Apache child answers 502, after it the client
 // connection is aborted.
 //
-// AUTHENTICATION. The daemon reads exactly the 8+44 HELLO bytes into a fixed buffer and
-// checks the magic, the version and the secret (in constant time) before it allocates
-// anything or reads on. The secret is random per server generation (made by the Apache
-// parent, inherited by the children and daemons it forks), so a local process that can
-// reach the socket path but is not part of this Apache generation is refused, and a
-// child of an old generation cannot talk to a new daemon after a graceful restart.
+// AUTHENTICATION. Before reading anything the daemon checks who connected: only an Apache
+// child of this server may (gantry/peer_check.hpp; never a daemon process, of any group).
+// Then it reads exactly the 8+44 HELLO bytes into a fixed buffer and checks the magic, the
+// version and the secret (in constant time) before it allocates anything or reads on. The
+// secret is random per daemon group and server generation (made by the Apache parent,
+// inherited by the children; a daemon process is launched with its own group's only), so a
+// process that can reach the socket path but is not part of this Apache generation is
+// refused, a child of an old generation cannot talk to a new daemon after a graceful
+// restart, and code in one group cannot talk to another group's daemons (docs/security.md).
 //
 // BODY FLOW CONTROL: credit, granted by the daemon. The forwarder never sends body bytes
 // it was not granted. The daemon grants a window (kDefaultBodyWindow) on the

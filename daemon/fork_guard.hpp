@@ -1,0 +1,61 @@
+#pragma once
+// What becomes of a process an application forks from a daemon process (os.fork(),
+// multiprocessing's "fork" start method, a C extension's fork()).
+//
+// Such a child is a copy of the daemon with one thread, the one that forked. It may run
+// the application's own code (multiprocessing's children, a fork that exec()s, a child that
+// sleeps), but it is outside the supervisor's reach, so it must never serve the group.
+// Without this guard a child that returned from the application went back to the worker
+// loop and accepted connections on the group's socket, and once Apache stopped, spun at
+// 100 % CPU on the pool's stop eventfd (shared with its parent, level-triggered).
+//
+// In the child, before anything else runs (a pthread_atfork handler: every fork() through
+// glibc, Python's os.fork() included; it does only async-signal-safe system calls):
+//   - every descriptor registered with guard() - the listening socket, the pool's stop
+//     eventfd and epoll instances, the connections of the requests in flight - is replaced
+//     with dup3() by an inert descriptor (the read end of a pipe whose write end is
+//     closed): the numbers stay taken, so a file the child opens later can never land
+//     there and be taken for one of them, and I/O on them fails at once (reads see end of
+//     file, writes EBADF, socket calls ENOTSOCK) instead of reaching an Apache child;
+//   - the signals the daemon blocks in every thread for its signal-watching thread
+//     (SIGTERM, SIGUSR1...) are unblocked: the child has no such thread, and must end on
+//     SIGTERM like any process (multiprocessing's Pool.terminate() relies on it; without
+//     this its workers ignored it and the request that closed the pool hung);
+//   - the process is marked as a fork.
+// The Gantry code such a child comes back to (the application returns to its request, a
+// preload that forked returns, the worker loop) calls leave_if_fork(): the child logs one
+// line and ends with _exit(0) - no Python finalisation (it would wait for threads that
+// exist only in the parent), no exit note in the status table, no response. A child that
+// exec()s or leaves with os._exit() never comes back, and is not affected.
+//
+//   fork_guard::install(spec.logger, spec.group, capacity, blocked_signals);  // once, early
+//   fork_guard::guard(listen_fd);
+//   ... in Gantry code that application code returns to:
+//   fork_guard::leave_if_fork("a request");
+#include <signal.h>
+
+#include <string>
+
+#include "gantry/log.hpp"
+
+namespace gantry::daemon::fork_guard {
+
+// Registers the at-fork handler (once per process) for `capacity` guarded descriptors at
+// most at a time; `blocked` are the signals a fork gets unblocked. Throws
+// std::system_error when it cannot.
+void install(Logger* logger, const std::string& group, unsigned capacity, const sigset_t& blocked);
+
+// A descriptor a fork must not keep; unguard() it before closing it. Lock-free. A
+// descriptor that finds no free place stays unguarded (the capacity covers every
+// descriptor the pool and its requests hold at once).
+void guard(int fd) noexcept;
+void unguard(int fd) noexcept;
+
+// True in a process forked from this daemon process.
+bool in_fork() noexcept;
+
+// In a fork: says so in the log (once) and ends the process. Otherwise does nothing.
+// `where`: what the fork came back to ("a request", "the worker loop", ...).
+void leave_if_fork(const char* where) noexcept;
+
+}  // namespace gantry::daemon::fork_guard
