@@ -2,7 +2,8 @@
 # Installs everything Gantry needs to build and test on Debian 12: Apache httpd and its
 # headers, Python 3.11 (embedded), Boost.Test, Debian's mod_wsgi (the reference the tests
 # compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), the
-# load-test tools, and Django and Flask (the conf-examples run real projects). Idempotent:
+# load-test tools, Django and Flask (the conf-examples run real projects), and what the
+# packaging tests use (mmdebstrap, podman, haproxy). Idempotent:
 # when every package is already installed it touches nothing. Runs unattended (CI=true, no
 # stdin).
 set -euo pipefail
@@ -18,6 +19,10 @@ PACKAGES=(
   strace
   uwsgi-core uwsgi-plugin-python3
   python3-django python3-flask   # the Django and Flask conf-examples (test_conf_examples.py)
+  # The packaging tests (ctest -L packaging): the .deb (dpkg-shlibdeps), a Debian 12 root
+  # (mmdebstrap), the container image (podman with runc), the scale-out topology (haproxy,
+  # network namespaces with iproute2).
+  dpkg-dev mmdebstrap podman runc haproxy iproute2
 )
 
 missing=()
