@@ -8,8 +8,9 @@
 set -eu
 deb=$1
 apt-get update -q
+# apache2: the package's Recommends (a2enmod, Debian's config), kept minimal here;
 # curl: the container health check (docker/compose.yaml) requests the app with it.
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" curl
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" apache2 curl
 rm -rf /var/lib/apt/lists/*
 a2enmod -q gantry
 a2dissite -q 000-default

@@ -28,13 +28,13 @@ def workdir():
     d = Path(tempfile.mkdtemp(prefix="gantry-packaging-", dir="/var/tmp"))
     yield d
     if not os.environ.get("GANTRY_TEST_KEEP"):
-        shutil.rmtree(d, ignore_errors=True)
+        subprocess.run(["rm", "-rf", "--one-file-system", str(d)], check=False)
 
 
 @pytest.fixture(scope="session")
 def deb(workdir) -> Path:
     """libapache2-mod-gantry_VERSION_ARCH.deb, made by CPack from the build tree."""
-    out = workdir / "deb"
+    out = workdir / "cpack"
     subprocess.run(["cpack", "--config", str(BUILD_DIR / "CPackConfig.cmake"), "-B", str(out)],
                    check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     debs = list(out.glob("libapache2-mod-gantry_*.deb"))
@@ -48,14 +48,14 @@ def base_tarball() -> Path:
 
 
 def new_root(workdir: Path, name: str) -> rootfs.Root:
-    root = rootfs.Root(workdir / name)
+    root = rootfs.Root(workdir / "roots" / name)
     root.update()
     return root
 
 
 def install_deb(root: rootfs.Root, deb: Path) -> None:
     shutil.copy(deb, root.file("/tmp") / deb.name)
-    root.apt("install", "--no-install-recommends", f"/tmp/{deb.name}")
+    root.apt("install", f"/tmp/{deb.name}")  # as an admin would: Recommends (apache2) too
 
 
 @pytest.fixture(scope="session")
@@ -63,12 +63,17 @@ def image_root(workdir, deb, base_tarball) -> rootfs.Root:
     """A root made the way docker/Dockerfile makes the image (docker/image-setup.sh with the
     package, the entrypoint in /usr/local/bin), shared by the container and scale-out tests
     (the install/remove test uses its own)."""
-    root = rootfs.Root(workdir / "image")
-    shutil.copy(deb, root.file("/tmp") / deb.name)
-    shutil.copy(SOURCE_DIR / "docker/image-setup.sh", root.file("/tmp/image-setup.sh"))
-    root.sh(f"sh /tmp/image-setup.sh /tmp/{deb.name}")
+    reuse = os.environ.get("GANTRY_PACKAGING_IMAGE_ROOT")
+    if reuse:  # while working on the tests: a root an earlier run kept (GANTRY_TEST_KEEP=1)
+        root = rootfs.Root.existing(Path(reuse))
+    else:
+        root = rootfs.Root(workdir / "roots" / "image")
+        shutil.copy(deb, root.file("/tmp") / deb.name)
+        shutil.copy(SOURCE_DIR / "docker/image-setup.sh", root.file("/tmp/image-setup.sh"))
+        root.sh(f"sh /tmp/image-setup.sh /tmp/{deb.name}")
     entrypoint = root.file("/usr/local/bin/gantry-entrypoint")
     shutil.copy(SOURCE_DIR / "docker/entrypoint.sh", entrypoint)
     entrypoint.chmod(0o755)
     yield root
-    root.remove()
+    if not reuse and not os.environ.get("GANTRY_TEST_KEEP"):
+        root.remove()

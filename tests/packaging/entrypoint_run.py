@@ -19,8 +19,9 @@ class EntrypointRun:
         self.state.chmod(0o777)  # the app (www-data) marks in-flight requests here
         self.box = rootfs.Sandbox(root, binds=[(APPS, "/srv/app"), (self.state, "/srv/state")],
                                   tmpfs=PRIVATE)
-        self.out = open(self.state.with_suffix(".stdout"), "w+")
-        self.err = open(self.state.with_suffix(".stderr"), "w+")
+        # Append mode: Apache reopens them as /proc/self/fd/1 and 2 (its own file offsets).
+        self.out = open(self.state.with_suffix(".stdout"), "a+")
+        self.err = open(self.state.with_suffix(".stderr"), "a+")
         assignments = " ".join(f"{k}='{v}'" for k, v in env.items())
         # `echo $$` first: the entrypoint's pid inside the namespace, for SIGTERM by pid.
         self.proc = self.box.popen(f"echo $$ >&2; exec env {assignments} /usr/local/bin/gantry-entrypoint",

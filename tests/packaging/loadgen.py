@@ -7,6 +7,7 @@ import http.client
 import json
 import sys
 import threading
+import time
 import urllib.parse
 
 url = urllib.parse.urlsplit(sys.argv[1])
@@ -34,7 +35,7 @@ def worker():
             if conn is not None:
                 conn.close()
             conn = None
-            outcome, detail = False, f"{type(e).__name__}: {e}"
+            outcome, detail = False, f"{time.strftime('%H:%M:%S')} {type(e).__name__}: {e}"
         with lock:
             if outcome:
                 totals["ok"] += 1

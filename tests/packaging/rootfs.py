@@ -16,8 +16,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
@@ -62,11 +62,17 @@ class Root:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.mkdir(parents=True)
-        with tarfile.open(base_tarball()) as tar:
-            tar.extractall(self.path, numeric_owner=True)
+        subprocess.run(["tar", "--numeric-owner", "-xf", str(base_tarball()), "-C", str(self.path)],
+                       check=True)
         policy = self.path / "usr/sbin/policy-rc.d"
         policy.write_text(POLICY_RC_D)
         policy.chmod(0o755)
+
+    @classmethod
+    def existing(cls, path: Path) -> "Root":
+        root = cls.__new__(cls)
+        root.path = Path(path)
+        return root
 
     def file(self, inside: str) -> Path:
         return self.path / inside.lstrip("/")
@@ -165,9 +171,14 @@ class Sandbox:
         return subprocess.Popen(self.command(script), stdin=subprocess.DEVNULL, **kw)
 
     def close(self) -> None:
+        # unshare --fork ignores SIGTERM while it waits; SIGKILL to the namespace's init (the
+        # `sleep` found by _inner_pid) ends every process inside, then unshare exits.
         if self.proc.poll() is None:
-            self.proc.terminate()  # unshare --kill-child passes SIGKILL to the namespace's init
-            self.proc.wait(timeout=30)
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=60)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):

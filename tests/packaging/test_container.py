@@ -37,9 +37,17 @@ def test_bad_environment_is_refused(image_root, name, value):
     assert r.returncode == 64 and name in r.stderr, r
 
 
-def check_graceful_stop(get, start_slow, state: Path, sigterm, wait_exit, logs):
+def check_graceful_stop(get, state: Path, sigterm, wait_exit, logs):
     """Serves, then SIGTERM while a 3 s request is in flight: that request gets its 200 and
     the server exits 0 afterwards, with the access and error logs on stdout/stderr."""
+    try:
+        _check_graceful_stop(get, state, sigterm, wait_exit, logs)
+    except AssertionError as e:
+        stdout, stderr = logs()
+        raise AssertionError(f"{e}\n--- stdout:\n{stdout[-3000:]}\n--- stderr:\n{stderr[-3000:]}") from e
+
+
+def _check_graceful_stop(get, state, sigterm, wait_exit, logs):
     status, body = rootfs.wait_for(lambda: get("/"), 90, "the first 200")
     assert status == "200" and body.startswith("hello from"), body
     slow = {}
@@ -60,8 +68,9 @@ def test_entrypoint_serves_and_stops_gracefully_in_chroot(image_root):
     run = EntrypointRun(image_root, ENV)
     try:
         def get(path):
+            assert run.proc.poll() is None, "the entrypoint exited"
             return run.get(f"http://127.0.0.1:8123{path}")
-        check_graceful_stop(get, None, run.state, run.sigterm, run.wait,
+        check_graceful_stop(get, run.state, run.sigterm, run.wait,
                             lambda: (run.stdout(), run.stderr()))
     finally:
         run.close()
@@ -74,7 +83,7 @@ PODMAN_RUNROOT = "/run/gantry-packaging-podman"
 
 def podman(*args, check=True, timeout=900):
     storage = rootfs.cache_dir() / "podman"
-    cmd = ["podman", "--root", str(storage), "--runroot", PODMAN_RUNROOT, "--storage-driver", "vfs",
+    cmd = ["podman", "--root", str(storage), "--runroot", PODMAN_RUNROOT, "--storage-driver", "overlay",
            "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file", *args]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if check and r.returncode != 0:
@@ -152,7 +161,7 @@ def test_image_serves_and_stops_gracefully_with_podman(image, workdir):
             r = podman("logs", name)
             return r.stdout, r.stderr
 
-        check_graceful_stop(get, None, state, sigterm, wait_exit, logs)
+        check_graceful_stop(get, state, sigterm, wait_exit, logs)
     finally:
         podman("rm", "-f", name, check=False)
         netns.kill()
