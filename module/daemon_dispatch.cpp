@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +15,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
+#include "daemon_socket.hpp"
+#include "gantry/proc_stat.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
 
@@ -51,17 +50,6 @@ std::string ago_text(std::int64_t at_us) {
 
 using Connection = DaemonConnection;
 
-void apply_buffer_sizes(int fd, const DaemonOptions& o) {
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-}
-
 // Connects, retrying while the group is (re)starting or its backlog is full: ENOENT
 // (socket not created yet), ECONNREFUSED (nobody listening), EAGAIN (backlog full).
 // Anything else (EACCES...) will not heal by waiting.
@@ -81,7 +69,7 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
       c.error = errno;
       return c;
     }
-    apply_buffer_sizes(fd, group.options());
+    apply_socket_buffer_sizes(fd, group.options());
     if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
       c.fd = fd;
       return c;
@@ -100,54 +88,29 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
 // ---- What the status table says about a group -------------------------------------------
 
 // True while `pid` is dying or dead but not yet reaped by the parent: a zombie, or still
-// inside exit (PF_EXITING in the flags field of /proc/PID/stat: the kernel closes the
-// process's sockets - which is how we noticed - before it becomes a zombie).
+// inside exit (PF_EXITING: the kernel closes the process's sockets - which is how we
+// noticed - before it becomes a zombie).
 bool dying_or_unreaped(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;  // gone already
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
-  std::istringstream fields(line.substr(paren + 2));
-  std::string state, skip;
-  unsigned long flags = 0;
-  fields >> state >> skip >> skip >> skip >> skip >> skip >> flags;  // fields 3..9
-  constexpr unsigned long kPfExiting = 0x4;
-  return state == "Z" || state == "X" || (flags & kPfExiting);
+  const auto stat = read_proc_stat(pid);
+  return !stat || stat->dying();  // no stat: gone already
 }
 
-// The raw wait status of `pid` while it is a zombie (field 52 of /proc/PID/stat, Linux
-// >= 3.5), or -1. Why: the MPM tells the parent's supervisor only a decoded number, so an
-// application's os._exit(3) and a SIGQUIT look alike there; the zombie still knows which.
+// The raw wait status of `pid` while it is a zombie, or -1. Why: the MPM tells the
+// parent's supervisor only a decoded number, so an application's os._exit(3) and a SIGQUIT
+// look alike there; the zombie still knows which.
 int zombie_wait_status(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return -1;
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return -1;
-  std::istringstream fields(line.substr(paren + 2));
-  std::string field;
-  int number = 3;  // the first field after the command name
-  while (fields >> field) {
-    if (number == 3 && field != "Z") return -1;
-    if (number == 52) return std::atoi(field.c_str());
-    ++number;
-  }
-  return -1;
+  const auto stat = read_proc_stat(pid);
+  return stat && stat->state == 'Z' ? stat->exit_code : -1;
 }
 
 // The supervisor's record, corrected by the wait status seen on the zombie (if any).
 ExitCause with_wait_status(ExitCause cause, int status) {
   if (status < 0 || cause.kind == ExitCause::Kind::none) return cause;
-  if (WIFEXITED(status)) {
-    cause.kind = ExitCause::Kind::exited;
-    cause.code = WEXITSTATUS(status);
-    cause.core_dumped = false;
-  } else if (WIFSIGNALED(status)) {
-    cause.kind = ExitCause::Kind::signaled;
-    cause.code = WTERMSIG(status);
-    cause.core_dumped = WCOREDUMP(status);
-  }
+  const ExitCause seen = decode_wait_status(status);
+  if (seen.kind == ExitCause::Kind::none) return cause;
+  cause.kind = seen.kind;
+  cause.code = seen.code;
+  cause.core_dumped = seen.core_dumped;
   return cause;
 }
 

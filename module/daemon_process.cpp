@@ -29,8 +29,8 @@
 #include <chrono>
 
 #include "apache_log.hpp"
-#include "daemon_handover.hpp"
 #include "daemon_table.hpp"
+#include "gantry/slot_page.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gantry/daemon_options.hpp"
 #include "gantry_hooks.h"
@@ -45,16 +45,17 @@ namespace {
 
 constexpr int kStartupFailed = static_cast<int>(DaemonExit::startup_failed);
 
-// This process's record in the status table (a forked child has exactly one).
-SlotRecord* own_slot = nullptr;
+// This process's slot page (gantry/slot_page.hpp) and its cell there.
+SlotPage* own_page = nullptr;
+int own_cell = 0;
 
-// Leaves the process with `status`, recording it first (see SlotRecord::note_own_exit).
+// Leaves the process with `status`, recording it first (see SlotPage::own_exit).
 // Apache's MPM reaps every child of the parent and runs ap_process_child_status() on it
 // before telling us: exit status 15 (APEXIT_CHILDFATAL) would make it shut the whole
 // server down, 7 (APEXIT_CHILDSICK) would slow its spawning. The real status is in the
 // table, so those two leave with a harmless code instead.
 [[noreturn]] void exit_daemon(int status) noexcept {
-  if (own_slot) own_slot->note_own_exit(getpid(), status);
+  if (own_page) own_page->note_own_exit(own_cell, getpid(), status);
   int code = status & 0xff;
   if (code == APEXIT_CHILDFATAL || code == APEXIT_CHILDSICK) code = 100 + code;
   _exit(code);
@@ -348,12 +349,15 @@ void serving_title(const Context& c) {
   else set_process_title(c.options.display_name);
 }
 
-// Where the process notes its exit (see exit_daemon); null without the table.
-SlotRecord* attach_exit_record(const spawn::LaunchRequest& launch, int table_fd) {
-  DaemonTable* table = table_fd >= 0 ? DaemonTable::attach(table_fd) : nullptr;
-  if (table_fd >= 0) close(table_fd);
-  if (!table || launch.exit_record >= table->size()) return nullptr;
-  return &table->slot(launch.exit_record);
+// Maps this process's own slot page and nothing else, then closes the descriptor: with it,
+// the application could map every other slot's page (docs/shared-memory.md).
+SlotPage* attach_own_page(const spawn::LaunchRequest& launch, int pages_fd) {
+  if (pages_fd < 0) return nullptr;
+  SlotPage* page = launch.handover_slot == spawn::kNoHandover
+                       ? nullptr
+                       : SlotPages::attach_one(pages_fd, launch.handover_slot);
+  close(pages_fd);
+  return page;
 }
 
 [[noreturn]] void fail_launch(const spawn::LaunchRequest& launch, const std::string& why) {
@@ -374,19 +378,14 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     reset_signals();
     const int error_log = adopt_error_log(fds.error_log);
     if (s) s->log.level = static_cast<int>(launch.log_level);  // this generation's LogLevel
-    own_slot = attach_exit_record(launch, fds.table);
-    if (!own_slot) fail_launch(launch, "the status table did not come with the launch");
+    if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
+    own_cell = static_cast<int>(launch.cell);
+    own_page = attach_own_page(launch, fds.handover);
+    if (!own_page) fail_launch(launch, "the slot page did not come with the launch");
     // The parent parsed these words already; the same parser gives the same options.
     const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
     const Context c{s, launch, options, process_index};
-    SlotHandover* handover = nullptr;
-    if (fds.handover >= 0) {
-      const HandoverPage page = attach_handovers(fds.handover);
-      close(fds.handover);
-      if (!page.slots || launch.handover_slot >= page.count)
-        fail_launch(launch, "the hand-over page did not come with the launch");
-      handover = &page.slots[launch.handover_slot];
-    }
+    SlotHandover* handover = launch.keeps_standby ? &own_page->handover : nullptr;
     if (launch.delay_seconds) sleep(launch.delay_seconds);
     close_inherited_descriptors({fds.listen, error_log, fds.python_object});
     if (launch.standby) set_process_title(spare_title(c));
@@ -429,13 +428,11 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
                    " start Apache",
                    process_index, c.name().c_str(), static_cast<long>(getpid()));
     DaemonRunSpec spec = make_spec(c, fds.listen);
+    std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
+    spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
     if (handover) {
-      std::atomic<std::uint64_t>* rss = &handover->rss[launch.cell];
-      spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
-      if (launch.keeps_standby) {
-        spec.hand_over = [handover, cell = static_cast<int>(launch.cell)] { handover->hand_over(cell); };
-        spec.standby_ready = [handover, cell = static_cast<int>(launch.cell)] { return handover->standby_waiting(cell); };
-      }
+      spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
+      spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
     }
     status = entry(spec);
   } catch (const std::exception& e) {
