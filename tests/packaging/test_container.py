@@ -122,6 +122,7 @@ def image(deb, base_tarball, workdir):
            "--build-arg", f"BASE={base}", "-t", tag, str(context))
     yield tag
     podman("rmi", "-f", tag, check=False)
+    podman("image", "prune", "-f", check=False)  # this run's build layers; the base image stays
 
 
 def test_image_serves_and_stops_gracefully_with_podman(image, workdir):
