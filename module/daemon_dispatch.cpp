@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cerrno>
 #include <cstdio>
@@ -64,18 +65,18 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
   apr_interval_time_t pause = apr_time_from_msec(10);
   for (;;) {
     ++c.attempts;
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    ScopedFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
       c.error = errno;
       return c;
     }
-    apply_socket_buffer_sizes(fd, group.options());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-      c.fd = fd;
+    apply_socket_buffer_sizes(fd.get(), group.options(), group.name());
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+      c.fd = std::move(fd);
       return c;
     }
     c.error = errno;
-    close(fd);
+    fd.reset();
     if (c.error != ENOENT && c.error != ECONNREFUSED && c.error != EAGAIN && c.error != EINTR)
       return c;
     const apr_time_t now = apr_time_now();
@@ -258,6 +259,11 @@ int report_connect_failure(request_rec* r, const DaemonGroupRuntime& group, cons
            ") may not reach the socket: the socket directory must be searchable by it"
            " (set WSGISocketPrefix to a directory such as /var/run/wsgi) and socket-user="
            " must be that user";
+  else if (c.error == EMFILE || c.error == ENFILE)
+    hint = "this Apache child (pid " + std::to_string(getpid()) +
+           ") has no file descriptor left for the connection (" +
+           (c.error == EMFILE ? "its ulimit -n" : "the system's file-max") +
+           "): the group is not at fault";
   else if (c.error == ENOENT)
     hint = "the socket does not exist: the group's processes were never started or"
            " Apache's parent removed it";
@@ -297,8 +303,8 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     if (!script_owner_allowed(r, group)) return HTTP_FORBIDDEN;
 
     const apr_time_t started = apr_time_now();
-    Connection c = connect_to_group(group);
-    if (c.fd < 0) return report_connect_failure(r, group, c, started);
+    Connection c = connect_to_group(group);  // closed on every way out, a throw included
+    if (!c.fd) return report_connect_failure(r, group, c, started);
     // As mod_wsgi: how many connects it took, and how many of them found the group
     // (re)starting.
     channel.add_environ("mod_wsgi.daemon_connects", std::to_string(c.attempts));
@@ -307,10 +313,13 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     ForwardResult result;
     {
       ClientWriteTimeout client_timeout(r, group);
-      result = forward_request(c.fd, generation->secret, channel, group.limits);
+      result = forward_request(c.fd.get(), generation->secret, channel, group.limits);
     }
-    close(c.fd);
+    c.fd.reset();
 
+    // Apache refused the request body and answered (or will): nothing the daemon sent
+    // after that was written, whatever the forwarder made of the rest.
+    if (const int status = channel.rejected_body_status()) return status;
     // WSGIErrorOverride took the application's error status: Apache answers it.
     if (const int status = channel.overridden_status()) return status;
     if (result.failure == ForwardFailure::none) {
@@ -352,6 +361,12 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
         id = "GANTRY0074";
         what = "sent a response header larger than header-buffer-size";
         break;  // the forwarder's line names the header and the option
+      case ForwardFailure::unexpected_descriptor:
+        id = "GANTRY0520";
+        what = "passed file descriptors the protocol did not ask for";
+        cause = "every one was closed; an application that writes to its daemon socket itself"
+                " is broken or hostile";
+        break;
       case ForwardFailure::protocol_error:
         id = "GANTRY0075";
         what = "broke the daemon protocol";

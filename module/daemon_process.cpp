@@ -33,6 +33,7 @@
 #include "gantry/slot_page.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gantry/daemon_options.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 #include "process_title.hpp"
 #include "python_loader.hpp"
@@ -101,10 +102,15 @@ void reset_signals() {
 // The spawner kept nothing it does not need; what a daemon keeps is its own launch's.
 void close_inherited_descriptors(const std::vector<int>& keep) {
   // stdin: the terminal with -DFOREGROUND, or /dev/null. The app never gets the terminal.
-  int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd >= 0 && null_fd != 0) {
-    dup2(null_fd, 0);
-    close(null_fd);
+  // If /dev/null cannot take its place, stdin is closed rather than left to the app.
+  ScopedFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_fd) {
+    close(0);
+  } else if (null_fd.get() != 0) {
+    if (dup2(null_fd.get(), 0) < 0) close(0);
+  } else {
+    (void)null_fd.release();  // it is stdin now; dup2() would have cleared O_CLOEXEC
+    fcntl(0, F_SETFD, 0);
   }
   std::vector<int> doomed;
   if (DIR* dir = opendir("/proc/self/fd")) {
@@ -128,9 +134,14 @@ int adopt_error_log(int received) {
   if (received < 0) return -1;  // ErrorLog syslog: nothing to redirect
   apr_os_file_t fd = -1;
   if (ap_server_conf && ap_server_conf->error_log &&
-      apr_os_file_get(&fd, ap_server_conf->error_log) == APR_SUCCESS && fd > 2 && fd != received)
-    dup2(received, fd);
-  dup2(received, 2);
+      apr_os_file_get(&fd, ap_server_conf->error_log) == APR_SUCCESS && fd > 2 && fd != received &&
+      dup2(received, fd) < 0)
+    fd = received;  // the main server keeps its old log; lines still land somewhere
+  if (dup2(received, 2) < 0)
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, ap_server_conf,
+                 "GANTRY0528: daemon process (pid %ld) cannot put the current error log on its"
+                 " stderr (dup2 failed): what the application writes to fd 2 goes to the"
+                 " log it inherited", static_cast<long>(getpid()));
   if (received != fd && received > 2) close(received);
   return fd;
 }
@@ -198,7 +209,12 @@ void drop_privileges(const Context& c) {
     // As Apache does for its children: with CoreDumpDirectory, a crash leaves a core, and
     // an Apache child can read a dead daemon's wait status from /proc (the MPM gives the
     // parent only a number that may be an exit status or a signal). (H-C)
-    if (c.launch.core_dumps) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (c.launch.core_dumps && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, errno, c.s,
+                   "GANTRY0526: daemon process %u of group '%s' (pid %ld): prctl(PR_SET_DUMPABLE)"
+                   " failed; a crash of this process leaves no core file and its exit is"
+                   " reported without the wait status",
+                   c.index, c.name().c_str(), static_cast<long>(getpid()));
   }
   // Never run an application as root, whatever the configuration says.
   if (getuid() == 0 || geteuid() == 0 || (id.switch_user && setuid(0) == 0)) {
@@ -404,7 +420,9 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     // after the privilege drop, which clears it; getppid() covers a parent already gone.
     // (Cloned with CLONE_PARENT, this process's parent is Apache's, not the spawner.)
     const pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+      fail(c, "GANTRY0527", "prctl(PR_SET_PDEATHSIG)", errno,
+           "without it the process could outlive Apache's parent; report this kernel's refusal");
     if (getppid() != parent || parent == 1) exit_daemon(static_cast<int>(DaemonExit::shutdown));
     set_environment(c);
     change_directory(c);

@@ -8,24 +8,35 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 
 APLOG_USE_MODULE(wsgi);
 
 namespace gantry::module {
 
-void apply_socket_buffer_sizes(int fd, const DaemonOptions& o) {
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
+// send-buffer-size= / receive-buffer-size=. A size the kernel refuses is not worth failing
+// for (the socket works with its default size): said once per process, since every request
+// of an Apache child would say it again.
+void apply_socket_buffer_sizes(int fd, const DaemonOptions& o, const std::string& group_name) {
+  static std::atomic<bool> warned{false};
+  const auto set = [&](int option, std::size_t bytes, const char* name) {
+    if (bytes == 0) return;
+    const int size = static_cast<int>(bytes);
+    if (setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) == 0) return;
+    const int error = errno;
+    if (!warned.exchange(true))
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
+                   "GANTRY0522: setsockopt(%s=%d) on a socket of daemon group '%s' failed:"
+                   " %s; it keeps the kernel's default size (said once per process)",
+                   name, size, group_name.c_str(), std::strerror(error));
+  };
+  set(SO_SNDBUF, o.send_buffer_size, "SO_SNDBUF");
+  set(SO_RCVBUF, o.receive_buffer_size, "SO_RCVBUF");
 }
 
 std::string daemon_socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pid_t parent,
@@ -66,11 +77,10 @@ bool open_daemon_socket(server_rec* s, DaemonGroupRuntime& g) {
                                     " change WSGISocketPrefix");
     unlink(g.socket_path.c_str());
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail("create", errno, "the system is out of descriptors or memory");
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  ScopedFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));  // closed on every failure
+  if (!fd) return fail("create", errno, "the system is out of descriptors or memory");
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     const int error = errno;
-    close(fd);
     return fail("bind", error,
                 "the directory must exist and be writable by the user Apache starts as;"
                 " set WSGISocketPrefix (for example WSGISocketPrefix /var/run/wsgi)");
@@ -79,24 +89,21 @@ bool open_daemon_socket(server_rec* s, DaemonGroupRuntime& g) {
   // inherit the listening descriptor and need no permission on the path.
   if (geteuid() == 0 && chown(g.socket_path.c_str(), g.identity.socket_uid, -1) != 0) {
     const int error = errno;
-    close(fd);
     unlink(g.socket_path.c_str());
     return fail("chown", error, "check socket-user= and Apache's User");
   }
   if (chmod(g.socket_path.c_str(), 0600) != 0) {
     const int error = errno;
-    close(fd);
     unlink(g.socket_path.c_str());
     return fail("chmod", error, "check the file system holding WSGISocketPrefix");
   }
-  apply_socket_buffer_sizes(fd, o);
-  if (listen(fd, static_cast<int>(o.listen_backlog)) != 0) {
+  apply_socket_buffer_sizes(fd.get(), o, g.name());
+  if (listen(fd.get(), static_cast<int>(o.listen_backlog)) != 0) {
     const int error = errno;
-    close(fd);
     unlink(g.socket_path.c_str());
     return fail("listen on", error, "check listen-backlog=");
   }
-  g.listen_fd = fd;
+  g.listen_fd = fd.release();
   return true;
 }
 

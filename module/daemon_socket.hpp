@@ -18,6 +18,6 @@ std::string daemon_socket_path(const GlobalConfig& global, apr_pool_t* ptemp, pi
 // GANTRY0052 (Apache then does not start).
 bool open_daemon_socket(server_rec* s, DaemonGroupRuntime& g);
 // send-buffer-size= / receive-buffer-size= on either end of a group's connections.
-void apply_socket_buffer_sizes(int fd, const DaemonOptions& o);
+void apply_socket_buffer_sizes(int fd, const DaemonOptions& o, const std::string& group_name);
 
 }  // namespace gantry::module
