@@ -26,7 +26,8 @@ APLOG_USE_MODULE(wsgi);
 namespace gantry::module {
 namespace {
 
-constexpr const char* kVersionComponent = "Gantry/0.1.0";
+// GANTRY_VERSION is the project version in the top CMakeLists.txt, the only place it is written.
+constexpr const char* kVersionComponent = "Gantry/" GANTRY_VERSION;
 
 // Apache runs post_config twice at start-up: once for the preliminary configuration that
 // is then thrown away (with the DSO), and once for real. Only the real one does work.

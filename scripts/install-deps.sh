@@ -2,8 +2,9 @@
 # Installs everything Gantry needs to build and test on Debian 12: Apache httpd and its
 # headers, Python 3.11 (embedded), Boost.Test, Debian's mod_wsgi (the reference the tests
 # compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), the
-# load-test tools, Django and Flask (the conf-examples run real projects), and headless
-# Chromium and prometheus_client's parser (the status page's tests). Idempotent:
+# load-test tools, Django and Flask (the conf-examples run real projects), headless
+# Chromium and prometheus_client's parser (the status page's tests), and what the packaging
+# tests use (mmdebstrap, podman, haproxy). Idempotent:
 # when every package is already installed it touches nothing. Runs unattended (CI=true, no
 # stdin).
 set -euo pipefail
@@ -20,6 +21,10 @@ PACKAGES=(
   uwsgi-core uwsgi-plugin-python3
   python3-django python3-flask   # the Django and Flask conf-examples (test_conf_examples.py)
   chromium python3-prometheus-client  # the gantry-status page's tests (test_status_page.py)
+  # The packaging tests (ctest -L packaging): the .deb (dpkg-shlibdeps), a Debian 12 root
+  # (mmdebstrap), the container image (podman with runc), the scale-out topology (haproxy,
+  # network namespaces with iproute2).
+  dpkg-dev mmdebstrap podman runc haproxy iproute2
 )
 
 missing=()
