@@ -2,7 +2,9 @@
 # Installs everything Gantry needs to build and test on Debian 12: Apache httpd and its
 # headers, Python 3.11 (embedded), Boost.Test, Debian's mod_wsgi (the reference the tests
 # compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), the
-# load-test tools, and Django and Flask (the conf-examples run real projects). Idempotent:
+# load-test tools, Django and Flask (the conf-examples run real projects), and clang with
+# its sanitizer/libFuzzer runtimes (scripts/fuzz.sh; the ASan build of scripts/sanitize.sh
+# uses g++'s libasan, which comes with g++). Idempotent:
 # when every package is already installed it touches nothing. Runs unattended (CI=true, no
 # stdin).
 set -euo pipefail
@@ -18,6 +20,8 @@ PACKAGES=(
   strace
   uwsgi-core uwsgi-plugin-python3
   python3-django python3-flask   # the Django and Flask conf-examples (test_conf_examples.py)
+  clang libclang-rt-14-dev       # libFuzzer + ASan/UBSan runtimes for scripts/fuzz.sh
+  binutils                       # readelf: the harness spots an ASan-built module
 )
 
 missing=()
