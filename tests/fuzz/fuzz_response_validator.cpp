@@ -70,7 +70,7 @@ std::optional<int> ref_status(std::string_view s) {
   int code = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + 3, code);
   if (ec != std::errc() || end != s.data() + 3 || s[0] == '-' || s[0] == '+') return std::nullopt;
-  if (code < 100 || code > 599) return std::nullopt;
+  if (code < 200 || code > 599) return std::nullopt;  // RFC 9110 15.2: 1xx is never final
   if (ref_bad_value_byte(s.substr(4))) return std::nullopt;
   return code;
 }
