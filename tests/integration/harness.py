@@ -159,7 +159,11 @@ def sanitizer_env(module: Path, report_dir: Path) -> dict[str, str] | None:
     if runtime is None:
         return None
     env = dict(os.environ)
-    env["LD_PRELOAD"] = runtime
+    # libstdc++ too: apache2 is C, so libstdc++ would come only with the module, after ASan
+    # started, and ASan's exception interceptor (__cxa_throw) would find no real one to call
+    # ("CHECK failed: ... real___cxa_throw") at the module's first C++ throw.
+    libstdcxx = Path(runtime).parent / "libstdc++.so.6"
+    env["LD_PRELOAD"] = f"{runtime}:{libstdcxx}" if libstdcxx.exists() else runtime
     # handle_segv=0: a crashing child still dies of SIGSEGV, with its core and Apache's
     # "exit signal" line, as the crash tests expect.
     env["ASAN_OPTIONS"] = (f"detect_leaks=0:verify_asan_link_order=0:handle_segv=0:"
