@@ -19,7 +19,11 @@ SUBSET=(test_daemon_io.py test_input.py test_response.py test_sendfile.py test_a
         test_daemon_failures.py test_daemon_lifecycle.py)
 
 bash scripts/install-deps.sh
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGANTRY_SANITIZE=address,undefined >/dev/null
+# -O1 -g1: ASan's recommended optimisation level, with line tables for the reports; it
+# compiles in half the time of -O2 -g under ASan (the build is most of this script's time).
+flags="-O1 -g1 -DNDEBUG"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGANTRY_SANITIZE=address,undefined \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="$flags" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 
 ctest --test-dir "$build_dir" -R '^(unit|wsgi_adapter)$' --output-on-failure
