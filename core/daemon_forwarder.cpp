@@ -61,7 +61,9 @@ class Forwarder {
   void on_response_start(std::string_view payload);
   void on_file(std::string_view payload);
   void copy_file(int fd, std::uint64_t offset, std::uint64_t length);
-  void protocol_failure(const std::string& what);
+  void protocol_failure(const std::string& what,
+                        ForwardFailure failure = ForwardFailure::protocol_error);
+  void protocol_error(const ProtocolError& error);
 
   int fd_;
   RequestChannel& apache_;
@@ -90,6 +92,8 @@ void Forwarder::fail(ForwardFailure failure, std::string detail) {
                         ? Outcome::aborted
                         : Outcome::server_error;
   done_ = true;
+  // Descriptors a failed exchange passed are closed now, not when the request ends.
+  reader_.discard_fds();
   // Whatever the daemon is doing for this request is wasted now: its next read or write
   // fails at once (client_gone), instead of when the caller gets round to close().
   ::shutdown(fd_, SHUT_RDWR);
@@ -101,12 +105,20 @@ void Forwarder::fail_client_gone(const char* while_doing, const ChannelError& er
            "; the daemon's request is abandoned: " + error.what());
 }
 
-void Forwarder::protocol_failure(const std::string& what) {
-  fail(ForwardFailure::protocol_error,
+void Forwarder::protocol_failure(const std::string& what, ForwardFailure failure) {
+  fail(failure,
        "GANTRY0314: the daemon process broke the protocol" +
            std::string(result_.response_started ? " in the middle of the response: "
                                                 : " before sending response headers: ") +
            what);
+}
+
+// A descriptor where the protocol has none is not a version mismatch: the application
+// wrote to its daemon socket itself. Its own failure kind, so the line says so.
+void Forwarder::protocol_error(const ProtocolError& error) {
+  protocol_failure(error.what(), error.kind() == ProtocolError::Kind::unexpected_descriptor
+                                     ? ForwardFailure::unexpected_descriptor
+                                     : ForwardFailure::protocol_error);
 }
 
 void Forwarder::produce_body() {
@@ -118,6 +130,15 @@ void Forwarder::produce_body() {
   } catch (const ChannelError& error) {
     body_done_ = true;
     if (error.kind() == ChannelError::Kind::client_gone) {
+      // The application's read() raises this very error, as embedded: one attempt to tell
+      // it (without waiting: the ABORT is small and nothing else is queued), then the
+      // exchange ends.
+      writer_.append([&](std::string& out) { protocol::append_abort(out, error.kind(), error.what()); });
+      try {
+        writer_.send_some();
+      } catch (const ChannelError&) {
+        // The daemon is gone too: nobody left to tell.
+      }
       fail_client_gone("reading the request body", error);
       return;
     }
@@ -158,7 +179,7 @@ void Forwarder::receive_frames(bool& progressed) {
     try {
       result = reader_.try_read(maybe_readable_);
     } catch (const ProtocolError& error) {
-      protocol_failure(error.what());
+      protocol_error(error);
       return;
     } catch (const ChannelError& error) {
       protocol_failure(error.what());
@@ -232,6 +253,10 @@ void Forwarder::handle(const FrameReader::Frame& frame) {
         const Outcome outcome = protocol::decode_end(frame.payload);
         if (outcome == Outcome::ok && !result_.response_started)
           return protocol_failure("END ok without a response");
+        // Every FILE frame took its descriptor before END: one left over came with no FILE.
+        if (reader_.pending_fds() > 0)
+          return protocol_failure("a file descriptor passed without a FILE frame",
+                                  ForwardFailure::unexpected_descriptor);
         result_.outcome = outcome;
         done_ = true;
         return;
@@ -248,7 +273,7 @@ void Forwarder::handle(const FrameReader::Frame& frame) {
                                 " frame");
     }
   } catch (const ProtocolError& error) {
-    protocol_failure(error.what());
+    protocol_error(error);
   }
 }
 
@@ -294,8 +319,8 @@ void Forwarder::on_response_start(std::string_view payload) {
 
 void Forwarder::on_file(std::string_view payload) {
   const protocol::FileRange range = protocol::decode_file(payload);
-  ScopedFd file(reader_.take_fd());
-  if (file.get() < 0) return protocol_failure("FILE frame without a file descriptor");
+  ScopedFd file = reader_.take_fd();  // closed when this frame is done, sent or not
+  if (!file) return protocol_failure("FILE frame without a file descriptor");
   if (!result_.response_started) return protocol_failure("FILE before RESPONSE_START");
   struct stat info;
   if (::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode))
@@ -383,11 +408,15 @@ int ForwardResult::http_status() const {
   if (response_started) return 0;
   switch (failure) {
     case ForwardFailure::none:
+      if (outcome == Outcome::ok) return 0;
       if (outcome == Outcome::not_found) return 404;
-      if (outcome == Outcome::server_error) return 500;
-      return 0;
+      // server_error, or aborted before a response started (the daemon could not even
+      // send its headers: over the frame limit...): nothing went out, so the client gets a
+      // 500 and the access log says so, never an empty 200.
+      return 500;
     case ForwardFailure::daemon_closed:
     case ForwardFailure::protocol_error:
+    case ForwardFailure::unexpected_descriptor:
     case ForwardFailure::daemon_aborted:
       return 502;
     case ForwardFailure::timeout:

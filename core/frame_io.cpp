@@ -87,7 +87,6 @@ constexpr std::size_t kKeepBatch = 256 * 1024;
 // iovecs per sendmsg: the socket takes a few hundred KiB per call at most, so more
 // entries would only be built and thrown away.
 constexpr std::size_t kIovecsPerCall = 64;
-constexpr std::size_t kFdsPerReceive = 8;
 
 ChannelError socket_error(const char* operation, int error) {
   if (error == EPIPE || error == ECONNRESET)
@@ -118,14 +117,11 @@ bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 
 FrameReader::FrameReader(int fd, bool accept_fds) : fd_(fd), accept_fds_(accept_fds) {}
 
-FrameReader::~FrameReader() {
-  for (int fd : fds_) ::close(fd);
-  release_buffer(buffer_, size_);
-}
+FrameReader::~FrameReader() { release_buffer(buffer_, size_); }
 
-int FrameReader::take_fd() {
-  if (fds_.empty()) return -1;
-  const int fd = fds_.front();
+ScopedFd FrameReader::take_fd() {
+  if (fds_.empty()) return ScopedFd();
+  ScopedFd fd = std::move(fds_.front());
   fds_.pop_front();
   return fd;
 }
@@ -175,7 +171,9 @@ long FrameReader::receive() {
       n = ::recv(fd_, into, room, MSG_DONTWAIT);
     } else {
       iovec iov{into, room};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kFdsPerReceive)];
+      // Room for exactly one descriptor: whatever else a message carries the kernel closes
+      // (and says so with MSG_CTRUNC), so a peer cannot fill this process's table.
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
       msghdr message{};
       message.msg_iov = &iov;
       message.msg_iovlen = 1;
@@ -183,18 +181,36 @@ long FrameReader::receive() {
       message.msg_controllen = sizeof control;
       n = ::recvmsg(fd_, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
       if (n >= 0) {
+        ScopedFd received;
+        bool foreign_control = false;
         for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
-          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            foreign_control = true;
+            continue;
+          }
           const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
           for (std::size_t i = 0; i < count; ++i) {
             int fd;
             std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            fds_.push_back(fd);
+            if (received) {
+              ScopedFd extra(fd);  // cannot happen with room for one; closed here
+            } else {
+              received.reset(fd);
+            }
           }
         }
-        if ((message.msg_flags & MSG_CTRUNC) != 0)
-          throw ProtocolError(ProtocolError::Kind::malformed,
-                              "the peer sent more file descriptors at once than FILE frames allow");
+        if ((message.msg_flags & MSG_CTRUNC) != 0 || foreign_control)
+          throw ProtocolError(ProtocolError::Kind::unexpected_descriptor,
+                              "the peer passed more than one file descriptor in one message "
+                              "(a FILE frame carries exactly one)");
+        if (received) {
+          if (fds_.size() >= kMaxPendingFds)
+            throw ProtocolError(ProtocolError::Kind::unexpected_descriptor,
+                                "the peer passed a file descriptor while " +
+                                    std::to_string(fds_.size()) +
+                                    " were still waiting for their FILE frames");
+          fds_.push_back(std::move(received));
+        }
       }
     }
     if (n > 0) {

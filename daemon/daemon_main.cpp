@@ -107,10 +107,23 @@ int run(const DaemonRunSpec& spec) {
   }
   // Python is up and the preloads are in: what the loader alone needed can go.
   release_loader_pages();
-  if (spec.deadlock_timeout > 0) gil.start();
+  if (spec.deadlock_timeout > 0) {
+    if (const int error = gil.start(); error != 0 && log)
+      log->log(Level::error, "GANTRY0523: daemon process cannot start its deadlock-timeout watcher "
+                             "thread (" + who + "): " + std::strerror(error) +
+                             "; deadlock-timeout is not enforced in this process");
+  }
   watch.life = &life;
   pthread_t watcher;
-  pthread_create(&watcher, nullptr, &watch_signals, &watch);
+  if (const int error = pthread_create(&watcher, nullptr, &watch_signals, &watch); error != 0) {
+    // Without the watcher nobody takes the blocked signals: the process could only be
+    // stopped with SIGKILL. Give them back their default action and give up instead.
+    pthread_sigmask(SIG_UNBLOCK, &watch.set, nullptr);
+    if (log)
+      log->log(Level::error, "GANTRY0524: daemon process cannot start its signal thread (" + who +
+                                 "): " + std::strerror(error) + "; it exits and is started again");
+    return static_cast<int>(DaemonExit::startup_failed);
+  }
   pthread_detach(watcher);
 
   // Never destroyed: its destructor joins the request threads, and a process that exits
@@ -119,6 +132,7 @@ int run(const DaemonRunSpec& spec) {
                                      [&](int fd) { serve_connection(fd, spec, *python, life); });
   // At the maximum-requests-th request: stop taking more at once, unless the standby is
   // not ready (see below), in which case the main thread decides.
+  pool.log_to(log, who);
   life.on_request_limit([&] {
     if (!spec.standby_ready || spec.standby_ready()) pool.stop_accepting();
   });

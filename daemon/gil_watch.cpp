@@ -15,15 +15,19 @@ std::int64_t now_ns() {
 
 }  // namespace
 
-void GilWatch::start() {
-  last_tick_ns_ = now_ns();
+int GilWatch::start() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // The first tick counts from now, so a slow first PyGILState_Ensure() is measured too;
+  // set before the thread exists, and taken back if it never will.
+  last_tick_ns_ = now_ns();
   pthread_t thread;
-  pthread_create(&thread, &attr, &GilWatch::run, this);
+  const int error = pthread_create(&thread, &attr, &GilWatch::run, this);
   pthread_attr_destroy(&attr);
+  if (error != 0) last_tick_ns_ = 0;
+  return error;
 }
 
 void* GilWatch::run(void* self) {

@@ -16,8 +16,10 @@ namespace gantry::daemon {
 class GilWatch {
  public:
   // Starts the ticker (Python must be initialised). Never stops: it ends with the process.
-  void start();
-  // Seconds since the ticker last held the GIL (0 before start()).
+  // 0, or the error number of a ticker that could not start: then nothing is measured
+  // (seconds_since_tick() stays 0) rather than a deadlock seen where there is none.
+  int start();
+  // Seconds since the ticker last held the GIL (0 before a successful start()).
   double seconds_since_tick() const;
 
  private:

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -89,7 +91,10 @@ void WorkerPool::worker_loop(int epoll_fd) {
     // backlog could strand it until the next connection arrives. drain() waits for it.
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE) poll(nullptr, 0, 100);  // let requests finish
+      const int error = errno;
+      // Out of descriptors: the connection stays in the backlog (a sibling process, or
+      // this one once a request has finished, takes it); said, not swallowed.
+      if (error == EMFILE || error == ENFILE) accept_failed(error);
       continue;  // EAGAIN: a sibling was faster
     }
     busy_.fetch_add(1, std::memory_order_relaxed);
@@ -99,6 +104,29 @@ void WorkerPool::worker_loop(int epoll_fd) {
   std::lock_guard lock(mutex_);
   ++exited_;
   exited_cv_.notify_all();
+}
+
+void WorkerPool::accept_failed(int error) {
+  // One line per kAcceptLogInterval at most, counting what it did not say: a process out
+  // of descriptors would otherwise write one per thread every 100 ms.
+  constexpr auto kAcceptLogInterval = std::chrono::seconds(10);
+  std::string line;
+  {
+    std::lock_guard lock(accept_log_mutex_);
+    ++accept_failures_;
+    const auto now = std::chrono::steady_clock::now();
+    if (log_ != nullptr && now - accept_logged_at_ >= kAcceptLogInterval) {
+      line = "GANTRY0525: daemon process cannot accept connections (" + who_ + "): " +
+             std::strerror(error) + " (" + std::to_string(accept_failures_) +
+             " failed accepts since the last such line); requests wait in the listen backlog "
+             "until descriptors are freed - look for descriptors the application leaks, or "
+             "raise the limit (ulimit -n)";
+      accept_logged_at_ = now;
+      accept_failures_ = 0;
+    }
+  }
+  if (!line.empty()) log_->log(Level::error, line);
+  poll(nullptr, 0, 100);  // let requests finish and free some
 }
 
 void WorkerPool::stop_accepting() {

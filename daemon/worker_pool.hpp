@@ -14,12 +14,16 @@
 // group per connection, and skips instances nobody waits on, i.e. busy threads) and the
 // pool's stop eventfd (level-triggered, so once written it wakes every thread for good).
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <mutex>
 #include <pthread.h>
+#include <string>
 #include <vector>
+
+#include "gantry/log.hpp"
 
 namespace gantry::daemon {
 
@@ -34,6 +38,12 @@ class WorkerPool {
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Where the pool says that it cannot accept (out of descriptors). May be null.
+  void log_to(Logger* log, std::string who) {
+    log_ = log;
+    who_ = std::move(who);
+  }
 
   // Starts the request threads. Throws std::system_error if one cannot start.
   void start();
@@ -53,11 +63,17 @@ class WorkerPool {
   static void* worker_entry(void* start);
   void worker_loop(int epoll_fd);
   int make_epoll() const;  // this thread's epoll instance; throws std::system_error
+  void accept_failed(int error);  // logs (rate-limited) and backs off
 
   int listen_fd_;
   unsigned threads_;
   std::size_t stack_size_;
   Handler handler_;
+  Logger* log_ = nullptr;
+  std::string who_;
+  std::mutex accept_log_mutex_;
+  std::chrono::steady_clock::time_point accept_logged_at_{};
+  unsigned accept_failures_ = 0;  // since the last line
   int stop_fd_ = -1;  // eventfd, written once by stop_accepting(): wakes every idle thread
 
   std::atomic<bool> accepting_{true};

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "apache_log.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 
 APLOG_USE_MODULE(wsgi);
@@ -37,7 +38,13 @@ ChannelError input_error(apr_status_t status) {
   apr_strerror(status, reason, sizeof reason);
   if (APR_STATUS_IS_TIMEUP(status))
     return ChannelError(ChannelError::Kind::timeout, std::string("request body read timed out: ") + reason);
-  if (status == APR_EGENERAL || status == APR_INCOMPLETE)
+  // HTTP_IN says INCOMPLETE (and the core EOF) when the socket ends before the body does:
+  // the client hung up mid-upload, which is not a malformed body.
+  if (status == APR_INCOMPLETE || APR_STATUS_IS_EOF(status) || APR_STATUS_IS_ECONNRESET(status))
+    return ChannelError(ChannelError::Kind::client_gone,
+                        std::string("the client closed the connection before sending the whole "
+                                    "request body (") + reason + ")");
+  if (status == APR_EGENERAL)
     return ChannelError(ChannelError::Kind::bad_request_body, std::string("request body is malformed: ") + reason);
   return ChannelError(ChannelError::Kind::client_gone, std::string("request body read failed: ") + reason);
 }
@@ -66,6 +73,9 @@ std::size_t ApacheChannel::read(char* buffer, std::size_t size) {
     if (rv != APR_SUCCESS) {
       apr_brigade_cleanup(in_);
       input_done_ = true;
+      // AP_FILTER_ERROR: HTTP_IN has already sent its error page (400 bad chunking, 413
+      // over LimitRequestBody) down the output filters, EOS included.
+      if (rv == AP_FILTER_ERROR) reject_body(DONE);
       throw input_error(rv);
     }
     std::size_t got = 0;
@@ -78,6 +88,7 @@ std::size_t ApacheChannel::read(char* buffer, std::size_t size) {
         const int status = static_cast<ap_bucket_error*>(b->data)->status;
         apr_brigade_cleanup(in_);
         input_done_ = true;
+        reject_body(status);  // nothing answered yet: the handler returns this status
         // HTTP_IN's verdict on the body (413 over LimitRequestBody, 400 bad chunking...).
         throw ChannelError(ChannelError::Kind::bad_request_body,
                            "request body rejected by Apache with status " + std::to_string(status));
@@ -103,7 +114,20 @@ std::size_t ApacheChannel::read(char* buffer, std::size_t size) {
   }
 }
 
+void ApacheChannel::reject_body(int status) {
+  rejected_body_status_ = status;
+  // The rest of the body is unread (or unreadable): the connection cannot carry another
+  // request.
+  r_->connection->keepalive = AP_CONN_CLOSE;
+  apr_brigade_cleanup(out_);  // small writes held back must not follow Apache's answer
+  buffered_ = 0;
+}
+
 void ApacheChannel::start_response(std::string_view status, const std::vector<Header>& headers) {
+  if (rejected_body_status_) {
+    started_ = true;  // accepted and dropped, as everything after the body was refused
+    return;
+  }
   if (started_) throw ChannelError(ChannelError::Kind::internal, "start_response called twice");
   int code = 0;
   auto [end, ec] = std::from_chars(status.data(), status.data() + std::min<std::size_t>(3, status.size()), code);
@@ -165,7 +189,7 @@ void ApacheChannel::pass(apr_bucket* bucket) {
 }
 
 void ApacheChannel::write(std::string_view data) {
-  if (overridden_status_) return;
+  if (overridden_status_ || rejected_body_status_) return;
   const auto n = static_cast<apr_size_t>(clamp_to_content_length(data.size()));
   if (n == 0) return;
   if (buffers_write(n)) {  // copied: the caller's bytes may be gone before they are passed
@@ -178,26 +202,45 @@ void ApacheChannel::write(std::string_view data) {
 }
 
 bool ApacheChannel::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
-  if (overridden_status_) return true;  // dropped, as the rest of the response
+  if (overridden_status_ || rejected_body_status_) return true;  // dropped, as the rest of the response
   if (!allow_file_buckets_) return false;
   length = clamp_to_content_length(length);
   if (length == 0) return true;
-  // The app may close its file as soon as we return; the bucket needs its own descriptor
-  // until the core output filter has sent it, which can be after this request's handler.
-  const int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return false;
-  apr_pool_cleanup_register(r_->pool, reinterpret_cast<void*>(static_cast<std::intptr_t>(dup_fd)), close_fd,
-                            apr_pool_cleanup_null);
+  // The app (or the daemon's FILE frame) closes its descriptor as soon as we return; the
+  // bucket needs its own until the core output filter has sent it.
+  ScopedFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy) return false;
   apr_file_t* file = nullptr;
-  apr_os_file_t os_fd = dup_fd;
+  apr_os_file_t os_fd = copy.get();
   apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | (sendfile_ ? APR_FOPEN_SENDFILE_ENABLED : 0), r_->pool);
   apr_brigade_insert_file(out_, file, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(length), r_->pool);
-  pass(nullptr);
+  if (deferred_fd_ < 0) {
+    // One file at a time may still be in the core's hands after the handler returns (the
+    // event MPM finishes a large write asynchronously): the request pool closes it.
+    deferred_fd_ = copy.release();
+    apr_pool_cleanup_register(r_->pool, reinterpret_cast<void*>(static_cast<std::intptr_t>(deferred_fd_)),
+                              close_fd, apr_pool_cleanup_null);
+    pass(nullptr);
+    return true;
+  }
+  // A second file while the first may still be held: flushed, so both are written when
+  // pass() returns and both descriptors are closed now. A response made of many files (a
+  // daemon sending FILE after FILE) holds two descriptors at most, not one per file.
+  try {
+    pass(apr_bucket_flush_create(r_->connection->bucket_alloc));
+  } catch (const ChannelError&) {
+    // A failed write may leave the buckets set aside: the pool closes this one too.
+    apr_pool_cleanup_register(r_->pool, reinterpret_cast<void*>(static_cast<std::intptr_t>(copy.release())),
+                              close_fd, apr_pool_cleanup_null);
+    throw;
+  }
+  apr_pool_cleanup_run(r_->pool, reinterpret_cast<void*>(static_cast<std::intptr_t>(deferred_fd_)), close_fd);
+  deferred_fd_ = -1;
   return true;
 }
 
 void ApacheChannel::flush() {
-  if (overridden_status_) return;
+  if (overridden_status_ || rejected_body_status_) return;
   pass(apr_bucket_flush_create(r_->connection->bucket_alloc));
 }
 
@@ -205,7 +248,7 @@ void ApacheChannel::flush() {
 // output filter writes the transient bytes at once instead of first setting aside (copying)
 // what a non-blocking write left over.
 void ApacheChannel::write_flushed(std::string_view data) {
-  if (overridden_status_) return;
+  if (overridden_status_ || rejected_body_status_) return;
   const auto n = static_cast<apr_size_t>(clamp_to_content_length(data.size()));
   if (n > 0) APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(data.data(), n, r_->connection->bucket_alloc));
   pass(apr_bucket_flush_create(r_->connection->bucket_alloc));
@@ -216,7 +259,8 @@ void ApacheChannel::log(Level level, std::string_view message) {
 }
 
 void ApacheChannel::finish() {
-  if (finished_ || overridden_status_) return;  // Apache's error document ends it instead
+  // Apache's error document ends it instead
+  if (finished_ || overridden_status_ || rejected_body_status_) return;
   // A body shorter than its Content-Length is the adapter's call (GANTRY0116, which also
   // knows when short is fine: HEAD, 1xx/204/304): it logs and reports the request as
   // aborted, so finish() is not reached for a truncated body. (GANTRY0030, which said it
@@ -238,7 +282,8 @@ void ApacheChannel::discard_unsent_response() {
 }
 
 void ApacheChannel::abort_response() {
-  if (finished_ || overridden_status_) return;  // nothing went out: the error document answers
+  // Nothing went out: the error document answers (Apache's own, for a refused body).
+  if (finished_ || overridden_status_ || rejected_body_status_) return;
   // Small writes still held back go out first, as they would have without the holding
   // back: the client sees the status and the partial body, then the break (an error
   // bucket ahead of any sent header would turn into an error page instead).

@@ -70,10 +70,18 @@ class ApacheChannel final : public RequestChannel {
   // The error status taken over that way; 0 if none.
   int overridden_status() const { return overridden_status_; }
 
+  // Apache's input filter refused the request body (400 bad chunking, 413 over
+  // LimitRequestBody...): from then on nothing of the application's response is written
+  // (headers, body, files are dropped) and the connection closes. What the handler must
+  // return, whatever the application did: DONE when Apache already answered, else the
+  // status to answer with; 0 while the body was not refused.
+  int rejected_body_status() const { return rejected_body_status_; }
+
  private:
   void pass(apr_bucket* bucket);  // appends and sends `bucket` (may be null: just send)
   std::uint64_t clamp_to_content_length(std::uint64_t size);
   [[noreturn]] void fail_output(apr_status_t status);
+  void reject_body(int status);
 
   static constexpr std::size_t kBufferBelow = 16 * 1024;  // larger writes go out uncopied
   static constexpr std::size_t kBufferLimit = 64 * 1024;  // bytes held back at most
@@ -94,6 +102,8 @@ class ApacheChannel final : public RequestChannel {
   bool override_errors_ = false;
   bool sendfile_ = false;
   int overridden_status_ = 0;    // set: everything of the response is dropped
+  int rejected_body_status_ = 0;  // see rejected_body_status()
+  int deferred_fd_ = -1;         // a file bucket's descriptor the request pool will close
 };
 
 }  // namespace gantry::module

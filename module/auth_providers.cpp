@@ -129,8 +129,8 @@ AuthReply run_in_daemon(request_rec* r, const char* group_name, const AuthQuery&
     report_unknown_daemon_group(r, group_name);
     return {};
   }
-  const DaemonConnection connection = connect_daemon_group(*group);
-  if (connection.fd < 0) {
+  DaemonConnection connection = connect_daemon_group(*group);
+  if (!connection.fd) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   "%s: %s() of %s cannot run in daemon group '%s' for %s: cannot connect to %s"
                   " after %d attempts: %s; the check fails closed",
@@ -139,8 +139,8 @@ AuthReply run_in_daemon(request_rec* r, const char* group_name, const AuthQuery&
     return {};
   }
   DaemonAuthResult result =
-      ask_daemon_auth(connection.fd, generation->secret, query, env, group->limits.socket_timeout, log);
-  close(connection.fd);
+      ask_daemon_auth(connection.fd.get(), generation->secret, query, env, group->limits.socket_timeout, log);
+  connection.fd.reset();
   if (!result.delivered)
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s() of %s in daemon group '%s' for %s gave no answer: %s;"
                   " the check fails closed",

@@ -8,18 +8,18 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
+#include "daemon_socket.hpp"
+#include "gantry/proc_stat.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
 
@@ -51,17 +51,6 @@ std::string ago_text(std::int64_t at_us) {
 
 using Connection = DaemonConnection;
 
-void apply_buffer_sizes(int fd, const DaemonOptions& o) {
-  if (o.send_buffer_size > 0) {
-    int size = static_cast<int>(o.send_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  }
-  if (o.receive_buffer_size > 0) {
-    int size = static_cast<int>(o.receive_buffer_size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-}
-
 // Connects, retrying while the group is (re)starting or its backlog is full: ENOENT
 // (socket not created yet), ECONNREFUSED (nobody listening), EAGAIN (backlog full).
 // Anything else (EACCES...) will not heal by waiting.
@@ -76,18 +65,18 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
   apr_interval_time_t pause = apr_time_from_msec(10);
   for (;;) {
     ++c.attempts;
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    ScopedFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
       c.error = errno;
       return c;
     }
-    apply_buffer_sizes(fd, group.options());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-      c.fd = fd;
+    apply_socket_buffer_sizes(fd.get(), group.options(), group.name());
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+      c.fd = std::move(fd);
       return c;
     }
     c.error = errno;
-    close(fd);
+    fd.reset();
     if (c.error != ENOENT && c.error != ECONNREFUSED && c.error != EAGAIN && c.error != EINTR)
       return c;
     const apr_time_t now = apr_time_now();
@@ -100,54 +89,29 @@ Connection connect_to_group(const DaemonGroupRuntime& group) {
 // ---- What the status table says about a group -------------------------------------------
 
 // True while `pid` is dying or dead but not yet reaped by the parent: a zombie, or still
-// inside exit (PF_EXITING in the flags field of /proc/PID/stat: the kernel closes the
-// process's sockets - which is how we noticed - before it becomes a zombie).
+// inside exit (PF_EXITING: the kernel closes the process's sockets - which is how we
+// noticed - before it becomes a zombie).
 bool dying_or_unreaped(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;  // gone already
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
-  std::istringstream fields(line.substr(paren + 2));
-  std::string state, skip;
-  unsigned long flags = 0;
-  fields >> state >> skip >> skip >> skip >> skip >> skip >> flags;  // fields 3..9
-  constexpr unsigned long kPfExiting = 0x4;
-  return state == "Z" || state == "X" || (flags & kPfExiting);
+  const auto stat = read_proc_stat(pid);
+  return !stat || stat->dying();  // no stat: gone already
 }
 
-// The raw wait status of `pid` while it is a zombie (field 52 of /proc/PID/stat, Linux
-// >= 3.5), or -1. Why: the MPM tells the parent's supervisor only a decoded number, so an
-// application's os._exit(3) and a SIGQUIT look alike there; the zombie still knows which.
+// The raw wait status of `pid` while it is a zombie, or -1. Why: the MPM tells the
+// parent's supervisor only a decoded number, so an application's os._exit(3) and a SIGQUIT
+// look alike there; the zombie still knows which.
 int zombie_wait_status(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return -1;
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return -1;
-  std::istringstream fields(line.substr(paren + 2));
-  std::string field;
-  int number = 3;  // the first field after the command name
-  while (fields >> field) {
-    if (number == 3 && field != "Z") return -1;
-    if (number == 52) return std::atoi(field.c_str());
-    ++number;
-  }
-  return -1;
+  const auto stat = read_proc_stat(pid);
+  return stat && stat->state == 'Z' ? stat->exit_code : -1;
 }
 
 // The supervisor's record, corrected by the wait status seen on the zombie (if any).
 ExitCause with_wait_status(ExitCause cause, int status) {
   if (status < 0 || cause.kind == ExitCause::Kind::none) return cause;
-  if (WIFEXITED(status)) {
-    cause.kind = ExitCause::Kind::exited;
-    cause.code = WEXITSTATUS(status);
-    cause.core_dumped = false;
-  } else if (WIFSIGNALED(status)) {
-    cause.kind = ExitCause::Kind::signaled;
-    cause.code = WTERMSIG(status);
-    cause.core_dumped = WCOREDUMP(status);
-  }
+  const ExitCause seen = decode_wait_status(status);
+  if (seen.kind == ExitCause::Kind::none) return cause;
+  cause.kind = seen.kind;
+  cause.code = seen.code;
+  cause.core_dumped = seen.core_dumped;
   return cause;
 }
 
@@ -295,6 +259,11 @@ int report_connect_failure(request_rec* r, const DaemonGroupRuntime& group, cons
            ") may not reach the socket: the socket directory must be searchable by it"
            " (set WSGISocketPrefix to a directory such as /var/run/wsgi) and socket-user="
            " must be that user";
+  else if (c.error == EMFILE || c.error == ENFILE)
+    hint = "this Apache child (pid " + std::to_string(getpid()) +
+           ") has no file descriptor left for the connection (" +
+           (c.error == EMFILE ? "its ulimit -n" : "the system's file-max") +
+           "): the group is not at fault";
   else if (c.error == ENOENT)
     hint = "the socket does not exist: the group's processes were never started or"
            " Apache's parent removed it";
@@ -334,8 +303,8 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     if (!script_owner_allowed(r, group)) return HTTP_FORBIDDEN;
 
     const apr_time_t started = apr_time_now();
-    Connection c = connect_to_group(group);
-    if (c.fd < 0) return report_connect_failure(r, group, c, started);
+    Connection c = connect_to_group(group);  // closed on every way out, a throw included
+    if (!c.fd) return report_connect_failure(r, group, c, started);
     // As mod_wsgi: how many connects it took, and how many of them found the group
     // (re)starting.
     channel.add_environ("mod_wsgi.daemon_connects", std::to_string(c.attempts));
@@ -344,10 +313,13 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
     ForwardResult result;
     {
       ClientWriteTimeout client_timeout(r, group);
-      result = forward_request(c.fd, generation->secret, channel, group.limits);
+      result = forward_request(c.fd.get(), generation->secret, channel, group.limits);
     }
-    close(c.fd);
+    c.fd.reset();
 
+    // Apache refused the request body and answered (or will): nothing the daemon sent
+    // after that was written, whatever the forwarder made of the rest.
+    if (const int status = channel.rejected_body_status()) return status;
     // WSGIErrorOverride took the application's error status: Apache answers it.
     if (const int status = channel.overridden_status()) return status;
     if (result.failure == ForwardFailure::none) {
@@ -389,6 +361,12 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
         id = "GANTRY0074";
         what = "sent a response header larger than header-buffer-size";
         break;  // the forwarder's line names the header and the option
+      case ForwardFailure::unexpected_descriptor:
+        id = "GANTRY0520";
+        what = "passed file descriptors the protocol did not ask for";
+        cause = "every one was closed; an application that writes to its daemon socket itself"
+                " is broken or hostile";
+        break;
       case ForwardFailure::protocol_error:
         id = "GANTRY0075";
         what = "broke the daemon protocol";

@@ -17,14 +17,15 @@
 
 #include "apache_channel.hpp"
 #include "daemon_runtime.hpp"
+#include "gantry/scoped_fd.hpp"
 
 namespace gantry::module {
 
 // A connection to one of the group's daemon processes, retried within connect-timeout
-// while the group is (re)starting or its backlog is full, as for a request. fd < 0 on
+// while the group is (re)starting or its backlog is full, as for a request. No fd on
 // failure, with the errno of the last attempt in `error`.
 struct DaemonConnection {
-  int fd = -1;
+  ScopedFd fd;
   int error = 0;
   int attempts = 0;
 };

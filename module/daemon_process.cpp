@@ -29,10 +29,11 @@
 #include <chrono>
 
 #include "apache_log.hpp"
-#include "daemon_handover.hpp"
 #include "daemon_table.hpp"
+#include "gantry/slot_page.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gantry/daemon_options.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 #include "process_title.hpp"
 #include "python_loader.hpp"
@@ -45,16 +46,17 @@ namespace {
 
 constexpr int kStartupFailed = static_cast<int>(DaemonExit::startup_failed);
 
-// This process's record in the status table (a forked child has exactly one).
-SlotRecord* own_slot = nullptr;
+// This process's slot page (gantry/slot_page.hpp) and its cell there.
+SlotPage* own_page = nullptr;
+int own_cell = 0;
 
-// Leaves the process with `status`, recording it first (see SlotRecord::note_own_exit).
+// Leaves the process with `status`, recording it first (see SlotPage::own_exit).
 // Apache's MPM reaps every child of the parent and runs ap_process_child_status() on it
 // before telling us: exit status 15 (APEXIT_CHILDFATAL) would make it shut the whole
 // server down, 7 (APEXIT_CHILDSICK) would slow its spawning. The real status is in the
 // table, so those two leave with a harmless code instead.
 [[noreturn]] void exit_daemon(int status) noexcept {
-  if (own_slot) own_slot->note_own_exit(getpid(), status);
+  if (own_page) own_page->note_own_exit(own_cell, getpid(), status);
   int code = status & 0xff;
   if (code == APEXIT_CHILDFATAL || code == APEXIT_CHILDSICK) code = 100 + code;
   _exit(code);
@@ -100,10 +102,15 @@ void reset_signals() {
 // The spawner kept nothing it does not need; what a daemon keeps is its own launch's.
 void close_inherited_descriptors(const std::vector<int>& keep) {
   // stdin: the terminal with -DFOREGROUND, or /dev/null. The app never gets the terminal.
-  int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd >= 0 && null_fd != 0) {
-    dup2(null_fd, 0);
-    close(null_fd);
+  // If /dev/null cannot take its place, stdin is closed rather than left to the app.
+  ScopedFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_fd) {
+    close(0);
+  } else if (null_fd.get() != 0) {
+    if (dup2(null_fd.get(), 0) < 0) close(0);
+  } else {
+    (void)null_fd.release();  // it is stdin now; dup2() would have cleared O_CLOEXEC
+    fcntl(0, F_SETFD, 0);
   }
   std::vector<int> doomed;
   if (DIR* dir = opendir("/proc/self/fd")) {
@@ -127,9 +134,14 @@ int adopt_error_log(int received) {
   if (received < 0) return -1;  // ErrorLog syslog: nothing to redirect
   apr_os_file_t fd = -1;
   if (ap_server_conf && ap_server_conf->error_log &&
-      apr_os_file_get(&fd, ap_server_conf->error_log) == APR_SUCCESS && fd > 2 && fd != received)
-    dup2(received, fd);
-  dup2(received, 2);
+      apr_os_file_get(&fd, ap_server_conf->error_log) == APR_SUCCESS && fd > 2 && fd != received &&
+      dup2(received, fd) < 0)
+    fd = received;  // the main server keeps its old log; lines still land somewhere
+  if (dup2(received, 2) < 0)
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, ap_server_conf,
+                 "GANTRY0528: daemon process (pid %ld) cannot put the current error log on its"
+                 " stderr (dup2 failed): what the application writes to fd 2 goes to the"
+                 " log it inherited", static_cast<long>(getpid()));
   if (received != fd && received > 2) close(received);
   return fd;
 }
@@ -197,7 +209,12 @@ void drop_privileges(const Context& c) {
     // As Apache does for its children: with CoreDumpDirectory, a crash leaves a core, and
     // an Apache child can read a dead daemon's wait status from /proc (the MPM gives the
     // parent only a number that may be an exit status or a signal). (H-C)
-    if (c.launch.core_dumps) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (c.launch.core_dumps && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, errno, c.s,
+                   "GANTRY0526: daemon process %u of group '%s' (pid %ld): prctl(PR_SET_DUMPABLE)"
+                   " failed; a crash of this process leaves no core file and its exit is"
+                   " reported without the wait status",
+                   c.index, c.name().c_str(), static_cast<long>(getpid()));
   }
   // Never run an application as root, whatever the configuration says.
   if (getuid() == 0 || geteuid() == 0 || (id.switch_user && setuid(0) == 0)) {
@@ -348,12 +365,15 @@ void serving_title(const Context& c) {
   else set_process_title(c.options.display_name);
 }
 
-// Where the process notes its exit (see exit_daemon); null without the table.
-SlotRecord* attach_exit_record(const spawn::LaunchRequest& launch, int table_fd) {
-  DaemonTable* table = table_fd >= 0 ? DaemonTable::attach(table_fd) : nullptr;
-  if (table_fd >= 0) close(table_fd);
-  if (!table || launch.exit_record >= table->size()) return nullptr;
-  return &table->slot(launch.exit_record);
+// Maps this process's own slot page and nothing else, then closes the descriptor: with it,
+// the application could map every other slot's page (docs/shared-memory.md).
+SlotPage* attach_own_page(const spawn::LaunchRequest& launch, int pages_fd) {
+  if (pages_fd < 0) return nullptr;
+  SlotPage* page = launch.handover_slot == spawn::kNoHandover
+                       ? nullptr
+                       : SlotPages::attach_one(pages_fd, launch.handover_slot);
+  close(pages_fd);
+  return page;
 }
 
 [[noreturn]] void fail_launch(const spawn::LaunchRequest& launch, const std::string& why) {
@@ -374,19 +394,14 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     reset_signals();
     const int error_log = adopt_error_log(fds.error_log);
     if (s) s->log.level = static_cast<int>(launch.log_level);  // this generation's LogLevel
-    own_slot = attach_exit_record(launch, fds.table);
-    if (!own_slot) fail_launch(launch, "the status table did not come with the launch");
+    if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
+    own_cell = static_cast<int>(launch.cell);
+    own_page = attach_own_page(launch, fds.handover);
+    if (!own_page) fail_launch(launch, "the slot page did not come with the launch");
     // The parent parsed these words already; the same parser gives the same options.
     const DaemonOptions options = parse_daemon_process(launch.group, launch.option_words);
     const Context c{s, launch, options, process_index};
-    SlotHandover* handover = nullptr;
-    if (fds.handover >= 0) {
-      const HandoverPage page = attach_handovers(fds.handover);
-      close(fds.handover);
-      if (!page.slots || launch.handover_slot >= page.count)
-        fail_launch(launch, "the hand-over page did not come with the launch");
-      handover = &page.slots[launch.handover_slot];
-    }
+    SlotHandover* handover = launch.keeps_standby ? &own_page->handover : nullptr;
     if (launch.delay_seconds) sleep(launch.delay_seconds);
     close_inherited_descriptors({fds.listen, error_log, fds.python_object});
     if (launch.standby) set_process_title(spare_title(c));
@@ -405,7 +420,9 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
     // after the privilege drop, which clears it; getppid() covers a parent already gone.
     // (Cloned with CLONE_PARENT, this process's parent is Apache's, not the spawner.)
     const pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+      fail(c, "GANTRY0527", "prctl(PR_SET_PDEATHSIG)", errno,
+           "without it the process could outlive Apache's parent; report this kernel's refusal");
     if (getppid() != parent || parent == 1) exit_daemon(static_cast<int>(DaemonExit::shutdown));
     set_environment(c);
     change_directory(c);
@@ -429,13 +446,11 @@ void run_daemon_process(const spawn::LaunchRequest& launch, const LaunchDescript
                    " start Apache",
                    process_index, c.name().c_str(), static_cast<long>(getpid()));
     DaemonRunSpec spec = make_spec(c, fds.listen);
+    std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
+    spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
     if (handover) {
-      std::atomic<std::uint64_t>* rss = &handover->rss[launch.cell];
-      spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
-      if (launch.keeps_standby) {
-        spec.hand_over = [handover, cell = static_cast<int>(launch.cell)] { handover->hand_over(cell); };
-        spec.standby_ready = [handover, cell = static_cast<int>(launch.cell)] { return handover->standby_waiting(cell); };
-      }
+      spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
+      spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
     }
     status = entry(spec);
   } catch (const std::exception& e) {

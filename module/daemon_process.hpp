@@ -20,7 +20,7 @@
 //   6. identity: setgroups (user's groups + supplementary-groups=), setgid, setuid; then
 //      refuse to go on as root
 //   7. environment (HOME, USER, LOGNAME, LANG=, LC_ALL=, PYTHON_EGG_CACHE=) and chdir(home)
-//   8. a standby (daemon_handover.hpp) waits here, still without Python, for its turn
+//   8. a standby (gantry/slot_page.hpp) waits here, still without Python, for its turn
 //   9. dlopen(mod_gantry_python.so), call gantry_daemon_main(spec), _exit() with its status
 //
 // It never returns: nothing of Apache's parent code may run in a daemon process.

@@ -91,7 +91,16 @@ bool start_spawner(server_rec* s, SpawnerState& st) {
     return false;
   }
   const int on = 1;
-  setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  if (setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+    // The spawner learns who asks from the credentials this passes; without them it would
+    // have to trust the message.
+    ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s,
+                 "GANTRY0085: cannot start the daemon spawner: setsockopt(SO_PASSCRED) failed;"
+                 " no daemon process can start");
+    close(pair[0]);
+    close(pair[1]);
+    return false;
+  }
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {

@@ -21,6 +21,12 @@
 // Apache unloads and reloads mod_gantry.so on every restart, so what must outlive a
 // generation (old processes, their socket paths, their status table) is kept as plain
 // data in the process pool - never code pointers, never C++ objects with destructors.
+//
+// Where each part lives: the policy (slots, standbys, back-off, retirement, stop) is
+// core/supervisor_policy.cpp, unit-tested without Apache; this module's glue is
+// daemon_supervisor.cpp (hooks, launches, log lines), daemon_exit_watch.cpp (SIGCHLD),
+// daemon_retirement.cpp (old generations), daemon_socket.cpp (listening sockets). Shared
+// memory and who may write it: docs/shared-memory.md.
 #include <httpd.h>
 
 #include "config.hpp"

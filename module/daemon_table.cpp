@@ -1,46 +1,14 @@
 #include "daemon_table.hpp"
 
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <new>
 #include <system_error>
 
-#include "gantry/daemon_api.hpp"
 
 namespace gantry::module {
-
-std::string signal_name(int signal) {
-  // sigabbrev_np is glibc >= 2.32 (Debian 12 has 2.36).
-  if (const char* abbrev = sigabbrev_np(signal)) return std::string("SIG") + abbrev;
-  return "signal " + std::to_string(signal);
-}
-
-std::string ExitCause::describe() const {
-  switch (kind) {
-    case Kind::none:
-      return "no exit recorded";
-    case Kind::exited: {
-      std::string text = "exited with status " + std::to_string(code);
-      if (const char* why = describe_daemon_exit(code)) text += std::string(" (") + why + ")";
-      return text;
-    }
-    case Kind::signaled: {
-      std::string text = "killed by " + signal_name(code);
-      if (core_dumped) text += " (core dumped)";
-      else if (killed_by_supervisor) text += " (sent by Apache's parent after shutdown-timeout)";
-      // The kernel's OOM killer uses SIGKILL, and so does a supervisor giving up on a
-      // process that ignored SIGTERM; we only know which when we sent it ourselves.
-      else if (code == SIGKILL) text += " (possibly the OOM killer; see dmesg)";
-      return text;
-    }
-  }
-  return "?";
-}
 
 void SlotRecord::write(const SlotSnapshot& s) noexcept {
   // Seqlock, single writer: odd while writing.
@@ -86,62 +54,22 @@ SlotSnapshot SlotRecord::read() const noexcept {
   return s;
 }
 
-void SlotRecord::note_own_exit(pid_t pid, int status) noexcept {
-  own_exit_.store((static_cast<std::int64_t>(pid) << 16) | 0x100 | (status & 0xff),
-                  std::memory_order_release);
-}
-
-int SlotRecord::own_exit(pid_t pid) const noexcept {
-  const std::int64_t v = own_exit_.load(std::memory_order_acquire);
-  if ((v >> 16) != pid || !(v & 0x100)) return -1;
-  return static_cast<int>(v & 0xff);
-}
-
 DaemonTable* DaemonTable::create(std::size_t slots) {
   const std::size_t bytes = sizeof(DaemonTable) + slots * sizeof(SlotRecord);
-  // A memfd, not an anonymous mapping: the daemon processes are started by the spawner,
-  // which did not inherit this generation's memory; it passes them the descriptor.
-  const int fd = memfd_create("gantry-daemon-table", MFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create for the daemon status table");
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    const int error = errno;
-    close(fd);
-    throw std::system_error(error, std::generic_category(), "sizing the daemon status table");
-  }
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (memory == MAP_FAILED) {
-    const int error = errno;
-    close(fd);
-    throw std::system_error(error, std::generic_category(), "mmap of the daemon status table");
-  }
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED)
+    throw std::system_error(errno, std::generic_category(), "mmap of the daemon status table");
   auto* table = new (memory) DaemonTable();
   table->slots_ = slots;
   table->bytes_ = bytes;
-  table->fd_ = fd;
   for (std::size_t i = 0; i < slots; ++i) new (table->records() + i) SlotRecord();
   return table;
 }
 
-DaemonTable* DaemonTable::attach(int fd) noexcept {
-  struct stat st{};
-  if (fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(DaemonTable)) return nullptr;
-  const auto bytes = static_cast<std::size_t>(st.st_size);
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  auto* table = static_cast<DaemonTable*>(memory);
-  // The header was written by the parent; the mapping's own size bounds what is used.
-  if (table->bytes_ != bytes || table->slots_ != (bytes - sizeof(DaemonTable)) / sizeof(SlotRecord)) {
-    munmap(memory, bytes);
-    return nullptr;
-  }
-  return table;
-}
+void DaemonTable::make_read_only() noexcept { mprotect(this, bytes_, PROT_READ); }
 
 void DaemonTable::destroy(DaemonTable* table) noexcept {
-  if (!table) return;
-  const int fd = table->fd_;
-  munmap(table, table->bytes_);
-  if (fd >= 0) close(fd);
+  if (table) munmap(table, table->bytes_);
 }
 
 }  // namespace gantry::module

@@ -8,9 +8,10 @@
 // its error line ("killed by SIGKILL (possibly the OOM killer)"), so the operator reads the
 // cause next to the failed URL instead of correlating two log lines by hand.
 //
-// Memory: a MAP_SHARED mapping of a memfd made by the parent in post_config, before the
-// MPM forks the children, so every child of that generation sees the parent's updates; the
-// daemon processes map the same memfd, which the spawner hands them (docs/spawner.md).
+// Memory: a shared anonymous mapping made by the parent in post_config, before the MPM
+// forks the children, so every child of that generation sees the parent's updates. Daemon
+// processes never see it (they note their own exits in their slot's page,
+// gantry/slot_page.hpp), and an Apache child maps it read-only (docs/shared-memory.md).
 // One writer (the parent's main thread); many readers. Each record is guarded by a
 // sequence counter so a reader never mixes two updates.
 #include <sys/types.h>
@@ -20,23 +21,13 @@
 #include <cstdint>
 #include <string>
 
+#include "gantry/exit_cause.hpp"
+
 namespace gantry::module {
 
-// How a process ended, as waitpid() told the parent.
-struct ExitCause {
-  enum class Kind : std::uint8_t { none, exited, signaled };
-  Kind kind = Kind::none;
-  bool core_dumped = false;
-  bool killed_by_supervisor = false;  // our SIGKILL after shutdown-timeout, not the kernel's
-  int code = 0;          // exit status, or signal number
-  pid_t pid = 0;         // the process that ended
-  std::int64_t at_us = 0;  // when the parent reaped it (apr_time_now)
-  std::int64_t lived_us = 0;
-
-  // "exited with status 3 (failed to start ...)", "killed by SIGSEGV (core dumped)",
-  // "killed by SIGKILL (possibly the OOM killer)".
-  std::string describe() const;
-};
+// How a process ended (gantry/exit_cause.hpp: decoded in one place).
+using gantry::ExitCause;
+using gantry::signal_name;
 
 // A consistent copy of one slot.
 struct SlotSnapshot {
@@ -53,16 +44,7 @@ class SlotRecord {
   void write(const SlotSnapshot& s) noexcept;  // parent only
   SlotSnapshot read() const noexcept;          // anyone
 
-  // Written by the daemon process itself just before _exit(status). Needed because the
-  // MPM hands the parent only the decoded number (exit status OR signal number, not
-  // which): a process that left through Gantry's exit path marks it here, anything
-  // else ended by a signal.
-  void note_own_exit(pid_t pid, int status) noexcept;
-  // The status `pid` noted, or -1.
-  int own_exit(pid_t pid) const noexcept;
-
  private:
-  std::atomic<std::int64_t> own_exit_{0};  // pid << 16 | 0x100 | status
   std::atomic<std::uint32_t> seq_{0};
   std::atomic<std::int32_t> pid_{0};
   std::atomic<std::int64_t> started_us_{0};
@@ -86,12 +68,10 @@ class DaemonTable {
  public:
   // Maps a table of `slots` records. Throws std::system_error.
   static DaemonTable* create(std::size_t slots);
-  // Unmaps it and closes its descriptor (only the one that created it: the parent).
+  // Unmaps it (the parent, when no process of its generation is left).
   static void destroy(DaemonTable* table) noexcept;
-  // Maps the table whose memfd a daemon process was given; nullptr if it is not one.
-  static DaemonTable* attach(int fd) noexcept;
-  // The memfd behind the mapping: meaningful in the parent, which created it, only.
-  int fd() const { return fd_; }
+  // An Apache child: its mapping becomes read-only (only the parent writes the table).
+  void make_read_only() noexcept;
 
   std::size_t size() const { return slots_; }
   SlotRecord& slot(std::size_t i) { return records()[i]; }
@@ -105,10 +85,6 @@ class DaemonTable {
   }
   std::size_t slots_ = 0;
   std::size_t bytes_ = 0;
-  int fd_ = -1;  // meaningful in the parent only (shared memory: a daemon sees the parent's number)
 };
-
-// "SIGKILL", "SIGSEGV", ... ("signal 42" for others).
-std::string signal_name(int signal);
 
 }  // namespace gantry::module

@@ -120,7 +120,10 @@ int run_embedded(request_rec* r, const RequestPlan& plan) {
   target.callable = plan.callable_object;
   target.reload_on_change = plan.script_reloading;
 
-  switch (rt.api->run_request(target, channel)) {
+  const Outcome outcome = rt.api->run_request(target, channel);
+  // A refused body was answered by Apache: whatever the application made of it stays unsent.
+  if (const int status = channel.rejected_body_status()) return status;
+  switch (outcome) {
     case Outcome::ok:
       try {
         channel.finish();

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "gantry/proc_stat.hpp"
 
 namespace gantry::module {
 namespace {
@@ -16,26 +16,12 @@ struct ArgvArea {
   std::size_t size = 0;
 };
 
-// arg_start and arg_end are fields 48 and 49 of /proc/self/stat (Linux >= 3.5). Reading
-// them avoids guessing from process->argv, which Apache rewrites (-k, -D are removed).
+// arg_start and arg_end of /proc/self/stat (Linux >= 3.5). Reading them avoids guessing
+// from process->argv, which Apache rewrites (-k, -D are removed).
 ArgvArea argv_area() {
-  std::ifstream stat("/proc/self/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return {};
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos) return {};
-  std::istringstream fields(line.substr(paren + 2));
-  std::string field;
-  unsigned long arg_start = 0, arg_end = 0;
-  for (int n = 3; fields >> field; ++n) {  // the text after ')' starts at field 3
-    if (n == 48) arg_start = std::strtoul(field.c_str(), nullptr, 10);
-    if (n == 49) {
-      arg_end = std::strtoul(field.c_str(), nullptr, 10);
-      break;
-    }
-  }
-  if (!arg_start || arg_end <= arg_start + 1) return {};
-  return {reinterpret_cast<char*>(arg_start), arg_end - arg_start};
+  const auto stat = read_proc_stat(0);
+  if (!stat || !stat->arg_start || stat->arg_end <= stat->arg_start + 1) return {};
+  return {reinterpret_cast<char*>(stat->arg_start), stat->arg_end - stat->arg_start};
 }
 
 // The original command line and thread name, saved before the first change. Copied into

@@ -101,9 +101,14 @@ void close_inherited(int sock, int reserved) {
   drop_python_object();
   const int null_fd = open("/dev/null", O_RDWR);
   if (null_fd >= 0) {
-    dup2(null_fd, 0);
-    dup2(null_fd, 2);  // the spawner reports through its replies and its exit status
-    if (reserved > 2) dup2(null_fd, reserved);
+    // Where /dev/null cannot be put (dup2 fails), the descriptor is closed instead: what
+    // was there (Apache's log, a terminal) must not reach a daemon either way.
+    const auto put_null = [&](int target) {
+      if (target != null_fd && dup2(null_fd, target) < 0) close(target);
+    };
+    put_null(0);
+    put_null(2);  // the spawner reports through its replies and its exit status
+    if (reserved > 2) put_null(reserved);
     if (null_fd > 2 && null_fd != reserved && null_fd != sock) close(null_fd);
   }
   std::vector<int> doomed;
@@ -240,7 +245,9 @@ void serve_one(int sock, pid_t parent, int* tid_field, std::vector<char>& buffer
 
 [[noreturn]] void run_spawner(int sock, pid_t parent) noexcept {
   // Dies with Apache's parent (kill -9, a crash), whatever it was doing.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Refused (it never is for a valid signal): the spawner would outlive a crashed parent,
+  // so it does not start; the parent logs that its spawner ended.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(1);
   if (getppid() != parent) _exit(0);
   spawner_signals();
   set_process_title(kSpawnerTitle);

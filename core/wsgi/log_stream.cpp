@@ -35,26 +35,64 @@ struct LogBuffer {
 LogStream& stream_of(PyObject* self) { return payload_of<LogStream>(self); }
 LogStream& buffer_stream(PyObject* self) { return stream_of(payload_of<LogBuffer>(self).stream.get()); }
 
-void emit_complete_lines(LogStream& s) {
-  auto last_nl = s.pending.rfind('\n');
-  if (last_nl == std::string::npos) return;
-  // Take the complete lines out before logging: the sink runs without the GIL and
-  // another thread may write to the same stream (sys.stdout is shared) meanwhile.
-  std::string complete = s.pending.substr(0, last_nl + 1);
-  s.pending.erase(0, last_nl + 1);
-  std::string_view rest(complete);
-  while (!rest.empty()) {
-    auto nl = rest.find('\n');
-    s.target.log(s.level, s.id, rest.substr(0, nl));
-    rest.remove_prefix(nl + 1);
+// Apache cuts an error-log line at MAX_STRING_LEN (8192 bytes), its own prefix (time,
+// module, pid, client) and the GANTRY id included: text is logged in pieces of at most
+// this much so that none of it is cut off. It is also the most a stream holds of a line
+// that has no newline yet (text written without one would otherwise pile up without
+// bound: mod_wsgi keeps all of it until a newline or flush()).
+constexpr std::size_t kMaxPiece = 7 * 1024;
+
+// How many bytes of `text` to log as one piece: at most kMaxPiece, never ending inside a
+// UTF-8 sequence (the text side is UTF-8; bytes from .buffer may be anything, and lose
+// nothing by the same rule).
+std::size_t piece_size(std::string_view text) {
+  if (text.size() <= kMaxPiece) return text.size();
+  std::size_t cut = kMaxPiece;
+  for (int back = 0; back < 3 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80; ++back) --cut;
+  return cut;
+}
+
+// One line (without its newline) as one log line, or as several if it is long.
+void log_line(LogStream& s, std::string_view line) {
+  do {
+    const std::size_t n = piece_size(line);
+    s.target.log(s.level, s.id, line.substr(0, n));
+    line.remove_prefix(n);
+  } while (!line.empty());
+}
+
+// Logs every complete line, then as much of a long unfinished one as fills whole pieces.
+// What is taken out leaves `pending` before logging: the sink runs without the GIL and
+// another thread may write to the same stream (sys.stdout is shared) meanwhile.
+void emit_ready(LogStream& s) {
+  const auto last_nl = s.pending.rfind('\n');
+  if (last_nl == std::string::npos && s.pending.size() <= kMaxPiece) return;
+  std::string taken = std::move(s.pending);
+  s.pending.clear();
+  std::string_view rest(taken);
+  if (last_nl != std::string::npos) {
+    std::string_view lines = rest.substr(0, last_nl + 1);
+    rest.remove_prefix(last_nl + 1);
+    while (!lines.empty()) {
+      const auto nl = lines.find('\n');
+      log_line(s, lines.substr(0, nl));
+      lines.remove_prefix(nl + 1);
+    }
   }
+  while (rest.size() > kMaxPiece) {
+    const std::size_t n = piece_size(rest);
+    s.target.log(s.level, s.id, rest.substr(0, n));
+    rest.remove_prefix(n);
+  }
+  // Back in front of whatever another thread appended meanwhile (normally nothing).
+  s.pending.insert(0, rest);
 }
 
 void emit_partial(LogStream& s) {
   if (s.pending.empty()) return;
   std::string line = std::move(s.pending);
   s.pending.clear();
-  s.target.log(s.level, s.id, line);
+  log_line(s, line);
 }
 
 // UTF-8 with errors='replace' (what mod_wsgi's TextIOWrapper does): a lone surrogate
@@ -125,7 +163,7 @@ PyObject* log_write(PyObject* self, PyObject* text) {
   return py::guarded<PyObject*>(nullptr, [&]() -> PyObject* {
     LogStream& s = stream_of(self);
     if (!append_text(s, text)) return nullptr;
-    emit_complete_lines(s);
+    emit_ready(s);
     return PyLong_FromSsize_t(PyUnicode_GetLength(text));
   });
 }
@@ -139,7 +177,7 @@ PyObject* write_each(LogStream& s, PyObject* seq, Append&& append) {
     if (!append(item.get())) return nullptr;
   }
   if (PyErr_Occurred()) return nullptr;
-  emit_complete_lines(s);
+  emit_ready(s);
   Py_RETURN_NONE;
 }
 
@@ -223,7 +261,7 @@ PyObject* buffer_write(PyObject* self, PyObject* data) {
     LogStream& s = buffer_stream(self);
     Py_ssize_t taken = append_bytes(s, data);
     if (taken < 0) return nullptr;
-    emit_complete_lines(s);
+    emit_ready(s);
     return PyLong_FromSsize_t(taken);
   });
 }

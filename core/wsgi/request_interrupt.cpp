@@ -1,5 +1,6 @@
 #include "request_interrupt.hpp"
 
+#include "gantry/py/cpython_internals.hpp"
 #include "gantry/py/error.hpp"
 #include "gantry/py/ref.hpp"
 
@@ -57,7 +58,7 @@ bool interrupt_thread(unsigned long thread_id, std::string* stack) noexcept {
   for (PyInterpreterState* interp = PyInterpreterState_Head(); interp && !target;
        interp = PyInterpreterState_Next(interp)) {
     for (PyThreadState* ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts)) {
-      if (ts->thread_id == thread_id && ts != own) {
+      if (py::internals::thread_ident(ts) == thread_id && ts != own) {
         target = ts;
         break;
       }

@@ -14,6 +14,7 @@
 #include "gantry/md5.hpp"
 #include "gantry/py/error.hpp"
 #include "gantry/py/gil.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "wsgi/log_ids.hpp"
 
 namespace gantry::wsgi {
@@ -32,25 +33,24 @@ std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 // Reads the whole file without the GIL. False with errno set on failure.
 bool read_file(const std::string& path, std::string& out) {
   py::GilRelease unlocked;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
-  char chunk[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int saved = errno;
-      ::close(fd);
-      errno = saved;
-      return false;
+  int error = 0;
+  {
+    const ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+    char chunk[65536];
+    for (;;) {
+      const ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) error = errno;
+      if (n <= 0) break;
+      out.append(chunk, static_cast<std::size_t>(n));
     }
-    if (n == 0) break;
-    out.append(chunk, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return true;
+  }  // closed here, before errno is set for the caller
+  if (error == 0) return true;
+  errno = error;
+  return false;
 }
 
 // "_mod_wsgi_" + md5(path).hexdigest(): mod_wsgi's module naming, so code that inspects

@@ -58,7 +58,7 @@ struct DaemonRunSpec {
   Logger* logger = nullptr;                // process log sink (writes to Apache's error log)
   // Called once, right after the process stopped accepting to recycle (not when Apache
   // stops it): lets the slot's standby take over the socket at once
-  // (module/daemon_handover.hpp). Empty when the group has no standby.
+  // (include/gantry/slot_page.hpp). Empty when the group has no standby.
   std::function<void()> hand_over;
   // True while the standby waits, ready to take over (empty: no standby).
   std::function<bool()> standby_ready;

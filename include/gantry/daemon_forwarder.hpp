@@ -37,6 +37,7 @@ enum class ForwardFailure {
   timeout,           // no progress from the daemon within socket_timeout
   header_too_large,  // a response header over header_buffer_size; nothing was sent
   protocol_error,    // the daemon sent bytes that break the protocol
+  unexpected_descriptor,  // the daemon passed file descriptors no FILE frame asked for
   daemon_aborted,    // the daemon sent ABORT
   client_gone,       // the HTTP client went away (a write or read on apache_side failed)
 };
@@ -49,7 +50,7 @@ struct ForwardResult {
   std::size_t peak_buffer_bytes = 0;  // most bytes the forwarder's buffers held at once
 
   // The status to answer when no response has started: 404 / 500 for the daemon's
-  // not_found / server_error, 502 for a daemon that failed or broke the protocol, 504 for
+  // not_found / server_error (and 500 for a daemon that aborted before any headers), 502 for a daemon that failed or broke the protocol, 504 for
   // a timeout, 500 for an oversized header. 0 when a response is under way or done (the
   // connection is then aborted if the outcome is not ok).
   int http_status() const;

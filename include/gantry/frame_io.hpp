@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gantry/protocol.hpp"
+#include "gantry/scoped_fd.hpp"
 
 namespace gantry::protocol {
 
@@ -38,9 +39,13 @@ class FrameReader {
     Frame frame;
   };
 
-  // `accept_fds`: receive SCM_RIGHTS descriptors (the forwarder, for FILE frames).
+  // `accept_fds`: receive SCM_RIGHTS descriptors (the forwarder, for FILE frames). The
+  // peer is not trusted with them: at most one descriptor is taken in per receive (the
+  // kernel closes any others of that message: MSG_CTRUNC, a ProtocolError), and at most
+  // kMaxPendingFds wait for their FILE frames; one more is closed at once and is a
+  // ProtocolError(unexpected_descriptor). Without `accept_fds` the kernel drops them all.
   explicit FrameReader(int fd, bool accept_fds = false);
-  ~FrameReader();  // closes received descriptors nobody took
+  ~FrameReader();
   FrameReader(const FrameReader&) = delete;
   FrameReader& operator=(const FrameReader&) = delete;
 
@@ -57,8 +62,16 @@ class FrameReader {
   // behind a DATA). Never receives or moves the buffer: the last frame's payload stays valid.
   bool skip_if_next(FrameType type);
 
-  // The oldest received descriptor not yet taken, or -1. The caller owns it.
-  int take_fd();
+  // A sender puts one descriptor on the message that carries its FILE frame, and the
+  // reader parses every buffered frame before it receives again: when it receives, at most
+  // the descriptor of the one frame still incomplete is waiting, so two may wait after it.
+  static constexpr std::size_t kMaxPendingFds = 2;
+
+  // The oldest received descriptor not yet taken (empty if none).
+  ScopedFd take_fd();
+  std::size_t pending_fds() const { return fds_.size(); }
+  // Closes every received descriptor not yet taken (a request that failed holds none).
+  void discard_fds() { fds_.clear(); }
 
   // Bytes that were received from this socket by someone else (the daemon reads HELLO
   // and whatever followed it in one recv): they are read before anything new.
@@ -80,7 +93,7 @@ class FrameReader {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::size_t peak_ = 0;
-  std::deque<int> fds_;
+  std::deque<ScopedFd> fds_;
 };
 
 class FrameWriter {

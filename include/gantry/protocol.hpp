@@ -165,6 +165,7 @@ class ProtocolError : public std::runtime_error {
     unknown_type,      // a frame type this version does not define
     malformed,         // a payload whose fields do not add up, or non-zero reserved bits
     unexpected_frame,  // a valid frame at a point of the conversation where it is not allowed
+    unexpected_descriptor,  // SCM_RIGHTS descriptors where no FILE frame asks for one
   };
   ProtocolError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
   Kind kind() const noexcept { return kind_; }

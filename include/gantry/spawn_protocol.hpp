@@ -61,8 +61,8 @@ inline constexpr std::uint32_t kNoHandover = 0xffffffffu;
 
 // Descriptor bits, in the order the descriptors are attached.
 inline constexpr std::uint8_t kFdListen = 1u << 0;
-inline constexpr std::uint8_t kFdTable = 1u << 1;
-inline constexpr std::uint8_t kFdHandover = 1u << 2;
+inline constexpr std::uint8_t kFdTable = 1u << 1;  // no longer sent: daemons never get the table
+inline constexpr std::uint8_t kFdHandover = 1u << 2;  // the slot pages' memfd
 inline constexpr std::uint8_t kFdErrorLog = 1u << 3;
 inline constexpr std::uint8_t kFdPythonObject = 1u << 4;
 inline constexpr std::size_t kMaxDescriptors = 5;
@@ -114,8 +114,9 @@ struct LaunchRequest {
   bool standby = false;        // this process waits as the slot's spare
   bool keeps_standby = false;  // the slot keeps a spare: hand over to it when recycling
   std::uint32_t delay_seconds = 0;
-  std::uint32_t exit_record = 0;
-  std::uint32_t handover_slot = kNoHandover;  // its record on the hand-over page (RSS, spare)
+  std::uint32_t exit_record = 0;  // unused (0): the exit note is in the slot's page now
+  // Its page in the slot pages (hand-over, RSS, exit note; docs/shared-memory.md).
+  std::uint32_t handover_slot = kNoHandover;
   std::uint32_t log_level = 0;
   bool core_dumps = false;
   std::string group;

@@ -91,3 +91,22 @@ def wait_group(apache: "harness.Apache", group: str, count: int, timeout: float 
         if len(pids) == count or time.monotonic() > deadline:
             return pids
         time.sleep(0.05)
+
+
+def age(pid: int) -> float:
+    """Seconds process `pid` has run (its start time in /proc/PID/stat against
+    /proc/uptime)."""
+    import os
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    started_ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_age(pid: int, seconds: float, timeout: float = 30.0) -> None:
+    """Waits until process `pid` has run `seconds`: for checks that something did NOT
+    happen to it by then, this measures the process itself, not the test's own clock."""
+    deadline = time.monotonic() + timeout
+    while age(pid) < seconds:
+        assert time.monotonic() < deadline, f"pid {pid} is not {seconds} s old yet"
+        time.sleep(0.05)

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 APACHE_BIN = "/usr/sbin/apache2"
@@ -675,19 +676,34 @@ class Apache:
         return log_problems(before, allowed)
 
     def graceful(self, timeout: float = 10.0) -> None:
-        """SIGUSR1: graceful restart; returns once the server answers again."""
+        """SIGUSR1: graceful restart; returns once the new generation serves: the parent
+        logged that it resumed (Apache's AH00489/AH00163 line) after the signal, a child it
+        did not have before runs, and the port takes connections."""
         self._track()
         if self._exit_offset is None:
             self._exit_offset = self.log_size()
+        offset = self.log_size()
+        before = set(self.child_pids())
         os.kill(self.proc.pid, signal.SIGUSR1)
-        time.sleep(0.2)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def wait(condition, what):
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise ApacheError(f"graceful restart: {what} within {timeout} s")
+                time.sleep(0.05)
+
+        wait(lambda: "resuming normal operations" in self.log_text(offset),
+             "no 'resuming normal operations'")
+        wait(lambda: set(self.child_pids()) - before, "no child of the new generation")
+
+        def accepts():
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
+                    return True
             except OSError:
-                time.sleep(0.05)
+                return False
+        wait(accepts, "the port takes no connection")
         self._track()
 
     def stop(self) -> None:
@@ -809,6 +825,19 @@ class Apache:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{pattern!r} not in error log; log was:\n{text}")
             time.sleep(0.05)
+
+    def new_mark(self) -> str:
+        """A fresh name for an app to create in @STATE@ (`&mark=NAME` on the apps' /sleep)."""
+        return f"mark-{uuid.uuid4().hex}"
+
+    def wait_for_mark(self, name: str, timeout: float = REQUEST_TIMEOUT) -> None:
+        """Waits until the app created @STATE@/`name`: its request is running right now
+        (instead of a fixed sleep standing in for "the thread is busy by now")."""
+        deadline = time.monotonic() + timeout
+        while not (self.state / name).exists():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the application never created {name}")
+            time.sleep(0.02)
 
     def wait_for_line(self, predicate, since: int = 0, timeout: float = 5.0,
                       what: str = "matching line") -> LogLine:

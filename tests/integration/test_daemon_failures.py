@@ -9,6 +9,8 @@ URL and the elapsed time; nothing hangs; the group recovers.
   process is replaced and the next request is served
 - kill -9 of an idle daemon process       -> replaced, next request served
 - response header over header-buffer-size -> 500 naming the header and the option (0074)
+- response headers together over the protocol's frame limit -> 500, in the access log too
+- a daemon process out of descriptors says so (0525) and serves again once it has some
 
 Gantry answers 502 (Bad Gateway) when the daemon dies before sending headers, as a reverse
 proxy does for a backend that failed: the request did reach a server process, which broke.
@@ -18,6 +20,7 @@ import re
 import signal
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -30,11 +33,15 @@ WSGIDaemonProcess slow processes=1 threads=2 socket-timeout=2 display-name=%{GRO
 WSGIDaemonProcess queue processes=1 threads=1 queue-timeout=1 display-name=%{GROUP}
 WSGIDaemonProcess gone processes=1 threads=1 connect-timeout=1 display-name=%{GROUP}
 WSGIDaemonProcess hdr processes=1 threads=2 header-buffer-size=8192 display-name=%{GROUP}
+WSGIDaemonProcess fdlimit processes=1 threads=2 display-name=%{GROUP}
 WSGIScriptAlias /crash @APPS@/daemon.wsgi process-group=crash application-group=%{GLOBAL}
 WSGIScriptAlias /slow @APPS@/daemon.wsgi process-group=slow application-group=%{GLOBAL}
 WSGIScriptAlias /queue @APPS@/daemon.wsgi process-group=queue application-group=%{GLOBAL}
 WSGIScriptAlias /gone @APPS@/daemon.wsgi process-group=gone application-group=%{GLOBAL}
 WSGIScriptAlias /hdr @APPS@/daemon.wsgi process-group=hdr application-group=%{GLOBAL}
+WSGIScriptAlias /fdlimit @APPS@/daemon.wsgi process-group=fdlimit application-group=%{GLOBAL}
+CustomLog @ROOT@/logs/access.log "%U %>s"
+SetEnv GANTRY_STATE @STATE@
 """
 apache = harness.server(CONFIG)
 
@@ -148,10 +155,11 @@ def test_no_headers_within_socket_timeout_is_504(apache):
 @pytest.mark.log_ids("GANTRY0220")
 def test_queued_past_queue_timeout_is_504(apache):
     pid = info(apache, "/queue")["pid"]
-    busy = threading.Thread(target=lambda: apache.get("/queue/sleep?s=2.5"))
+    mark = apache.new_mark()
+    busy = threading.Thread(target=lambda: apache.get(f"/queue/sleep?s=2.5&mark={mark}"))
     busy.start()
     try:
-        time.sleep(0.3)  # the only thread is now busy
+        apache.wait_for_mark(mark)  # the only thread is now busy
         offset = apache.log_size()
         r = apache.get("/queue/info")
     finally:
@@ -211,3 +219,65 @@ def test_oversized_header_is_500_naming_it(apache):
     # A header within the limit passes.
     r = apache.get("/hdr/bigheader?n=7000")
     assert r.status == 200 and len(r.header("X-Big")) == 7000
+
+
+def access_status(apache, url_path):
+    """The status the access log recorded for the last request to `url_path`."""
+    log = apache.root / "logs" / "access.log"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [ln.split() for ln in log.read_text().splitlines()] if log.exists() else []
+        found = [int(ln[1]) for ln in lines if len(ln) == 2 and ln[0] == url_path]
+        if found:
+            return found[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no access log line for {url_path}")
+
+
+@pytest.mark.gantry_only("mod_wsgi 4.9.4 has no frame limit to exceed")
+@pytest.mark.log_ids("GANTRY0118")
+def test_headers_over_the_frame_limit_are_500_not_an_empty_200(apache):
+    # 1,100 headers of 8,000 bytes: each within header-buffer-size=8192, together over the
+    # 8 MiB a RESPONSE_START frame may carry. The daemon cannot send them (GANTRY0118); the
+    # client must get a 500 and the access log must say 500, as for any invalid response.
+    offset = apache.log_size()
+    r = apache.get("/hdr/manyheaders?count=1100&size=8000")
+    assert r.status == 500, (r.status, r.body[:200])
+    assert r.header("X-Many-0") is None
+    assert access_status(apache, "/hdr/manyheaders") == 500
+    apache.wait_for_line(lambda ln: ln.gantry_id == "GANTRY0118", since=offset,
+                         what="the daemon's GANTRY0118 line")
+    # The group still answers.
+    assert apache.get("/hdr/manyheaders?count=2&size=10").status == 200
+
+
+@pytest.mark.gantry_only("the log line is Gantry's; mod_wsgi says nothing")
+@pytest.mark.log_ids("GANTRY0525")
+def test_daemon_out_of_descriptors_logs_it_and_recovers(apache):
+    pid = info(apache, "/fdlimit")["pid"]
+    token = uuid.uuid4().hex
+    offset = apache.log_size()
+    r = apache.get(f"/fdlimit/exhaust?token={token}")
+    assert r.status == 200 and int(r.text) > 0
+    full = apache.state / f"full-{token}"
+    deadline = time.monotonic() + harness.REQUEST_TIMEOUT
+    while not full.exists():  # the descriptor of that request's connection is taken too
+        assert time.monotonic() < deadline, "the application never took the last descriptor"
+        time.sleep(0.02)
+    result = {}
+    waiting = threading.Thread(target=lambda: result.setdefault("r", apache.get("/fdlimit/info")))
+    waiting.start()
+    try:
+        # The next connection cannot be accepted: the process says why instead of nothing.
+        line = apache.wait_for_line(lambda ln: ln.gantry_id == "GANTRY0525", since=offset,
+                                    timeout=harness.REQUEST_TIMEOUT,
+                                    what="the daemon's out-of-descriptors line")
+        assert f"group fdlimit, pid {pid}" in line.message, line.raw
+        assert "Too many open files" in line.message, line.raw
+    finally:
+        (apache.state / f"release-{token}").write_text("")
+        waiting.join()
+    # Once the descriptors are back, the waiting request is served by the same process.
+    assert result["r"].status == 200 and result["r"].json()["pid"] == pid
+    # Rate-limited: one line for the whole episode, not one per thread and retry.
+    assert len([ln for ln in apache.log_lines(offset) if ln.gantry_id == "GANTRY0525"]) == 1

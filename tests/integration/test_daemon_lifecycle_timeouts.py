@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import daemon_procs
 import harness
 
 pytestmark = pytest.mark.gantry_only  # Gantry's log ids and statuses
@@ -54,6 +55,7 @@ WSGIScriptAlias /startup @APPS@/startup_flag.wsgi process-group=startup
 WSGIScriptAlias /startok @APPS@/lifecycle.wsgi process-group=startok application-group=%{GLOBAL}
 WSGIScriptAlias /stall @APPS@/io_pace.wsgi process-group=stall application-group=%{GLOBAL}
 WSGIScriptAlias /stallfirst @APPS@/io_pace.wsgi process-group=stallfirst application-group=%{GLOBAL}
+SetEnv GANTRY_STATE @STATE@
 """, files={"apps/lifecycle_reload.wsgi": (APPS / "lifecycle.wsgi").read_text()})
 
 
@@ -85,6 +87,13 @@ def log_line(apache, pattern, since=0, timeout=10):
     """The first error-log line (after `since`) matching `pattern`, waiting for it."""
     text = apache.wait_for_log(pattern, since, timeout=timeout)
     return re.search(pattern, text).group(0)
+
+
+def log_stamp(line):
+    """An error-log line's time ("[Thu Dec 03 19:10:25.694461 2026] ...") in seconds."""
+    import datetime
+    text = re.match(r"\[([^]]+)\]", line).group(1)
+    return datetime.datetime.strptime(text, "%a %b %d %H:%M:%S.%f %Y").timestamp()
 
 
 def exit_line(apache, group, pid, reason, since=0, timeout=10):
@@ -130,13 +139,14 @@ def test_graceful_then_shutdown_timeout_bound_the_drain(apache):
     # request in flight then gets graceful-timeout (1 s) + shutdown-timeout (1 s) and is
     # cut off, not its 15 s.
     since = apache.log_size()
-    slow = in_thread(lambda: apache.get("/grace/sleep?s=15"))
-    time.sleep(0.3)
+    mark = apache.new_mark()
+    slow = in_thread(lambda: apache.get(f"/grace/sleep?s=15&mark={mark}"))
+    apache.wait_for_mark(mark)  # its thread is busy with it now
     quick = get_json(apache, "/grace/pid")
     r = slow()
     assert r.status == 502
     line = exit_line(apache, "grace", quick["pid"], "maximum-requests reached", since)
-    assert "cut off: GET /grace/sleep?s=15" in line
+    assert "cut off: GET /grace/sleep?s=15&mark=" in line
     # A request that ends within graceful-timeout is not cut off.
     first = get_json(apache, "/grace/pid")
     short = apache.get("/grace/sleep?s=0.5")
@@ -148,12 +158,13 @@ def test_graceful_then_shutdown_timeout_bound_the_drain(apache):
 def test_eviction_timeout_bounds_a_sigusr1_restart(apache):
     since = apache.log_size()
     pid = get_json(apache, "/evict/pid")["pid"]
-    slow = in_thread(lambda: apache.get("/evict/sleep?s=15"))
-    time.sleep(0.3)
+    mark = apache.new_mark()
+    slow = in_thread(lambda: apache.get(f"/evict/sleep?s=15&mark={mark}"))
+    apache.wait_for_mark(mark)  # its thread is busy with it now
     os.kill(pid, signal.SIGUSR1)
     assert slow().status == 502  # eviction-timeout 1 s + shutdown-timeout 1 s, not 30 s
     line = exit_line(apache, "evict", pid, "SIGUSR1/SIGINT", since)
-    assert "cut off: GET /evict/sleep?s=15" in line
+    assert "cut off: GET /evict/sleep?s=15&mark=" in line
     assert get_json(apache, "/evict/pid")["pid"] != pid
 
 
@@ -161,8 +172,9 @@ def test_eviction_timeout_bounds_a_sigusr1_restart(apache):
 def test_restart_signal_drains_and_replaces_the_process(apache, signum):
     since = apache.log_size()
     pid = get_json(apache, "/sig/pid")["pid"]
-    slow = in_thread(lambda: apache.get("/sig/sleep?s=1"))
-    time.sleep(0.3)
+    mark = apache.new_mark()
+    slow = in_thread(lambda: apache.get(f"/sig/sleep?s=1&mark={mark}"))
+    apache.wait_for_mark(mark)  # its thread is busy with it now
     os.kill(pid, signum)
     r = slow()
     assert r.status == 200 and r.json()["pid"] == pid  # finished within graceful-timeout
@@ -298,10 +310,13 @@ def test_startup_timeout_restarts_a_process_whose_script_does_not_load(apache):
     flag = apache.apps / "startup_ok.flag"
     assert not flag.exists()
     since = apache.log_size()
-    failed_at = time.monotonic()
     assert apache.get("/startup/pid").status == 500  # the import raised
     line = log_line(apache, r"GANTRY0217: [^\n]*", since)
-    assert 1.5 < time.monotonic() - failed_at < 6  # startup-timeout=2 after the failure
+    # startup-timeout=2 after the failure, by the daemon's own clock (the log's stamps of
+    # the failed load and of the timeout), not by how soon this busy machine polled the log.
+    failed = log_line(apache, r"\[[^]\n]+\][^\n]*GANTRY0107[^\n]*", since)
+    timed_out = log_line(apache, r"\[[^]\n]+\][^\n]*GANTRY0217[^\n]*", since)
+    assert 1.5 < log_stamp(timed_out) - log_stamp(failed) < 6
     assert "startup_flag.wsgi" in line and "raise startup-timeout=" in line
     pid = int(re.search(r"group startup, pid (\d+)", line).group(1))
     exit_line(apache, "startup", pid, "did not load within startup-timeout", since)
@@ -309,7 +324,7 @@ def test_startup_timeout_restarts_a_process_whose_script_does_not_load(apache):
     flag.write_text("ok\n")
     loaded = get_json(apache, "/startup/pid")["pid"]
     assert loaded != pid
-    time.sleep(3)
+    daemon_procs.wait_age(loaded, 3)  # lived past startup-timeout=2 and its next check
     assert get_json(apache, "/startup/pid")["pid"] == loaded
     assert apache.log_text(since).count("GANTRY0217") == 1
 
@@ -317,7 +332,7 @@ def test_startup_timeout_restarts_a_process_whose_script_does_not_load(apache):
 def test_startup_timeout_keeps_a_process_whose_script_loads(apache):
     since = apache.log_size()
     pid = get_json(apache, "/startok/pid")["pid"]
-    time.sleep(3)  # past startup-timeout=2
+    daemon_procs.wait_age(pid, 3)  # lived past startup-timeout=2 and its next check
     assert get_json(apache, "/startok/pid")["pid"] == pid
     assert "GANTRY0217" not in apache.log_text(since)
 

@@ -9,14 +9,18 @@
 //     thread state (nested use, e.g. creating a sub-interpreter from the main one).
 #include <Python.h>
 
+#include "gantry/py/cpython_internals.hpp"
+
 namespace gantry::py {
 
 // The thread state this OS thread has current (and so: holds the GIL with), or null.
-// Not simply _PyThreadState_UncheckedGet(): in 3.11 that is the process-wide "state
-// holding the GIL", which belongs to another thread whenever this one does not hold it.
+// Not simply the unchecked current state: in 3.11 that is the process-wide "state holding
+// the GIL", which belongs to another thread whenever this one does not hold it. (Not
+// PyGILState_GetThisThreadState() either: that is this thread's state in the main
+// interpreter, also while one of a sub-interpreter is current.)
 inline PyThreadState* this_thread_state() noexcept {
-  PyThreadState* current = _PyThreadState_UncheckedGet();
-  return (current && current->thread_id == PyThread_get_thread_ident()) ? current : nullptr;
+  PyThreadState* current = internals::current_thread_state_unchecked();
+  return (current && internals::thread_ident(current) == PyThread_get_thread_ident()) ? current : nullptr;
 }
 
 class GilRelease {

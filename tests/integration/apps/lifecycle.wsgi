@@ -22,6 +22,8 @@ def application(environ, start_response):
     seconds = float(query.get("s", ["0"])[0])
     info = {"pid": os.getpid()}
     if path == "/sleep":
+        if "mark" in query:  # tells the test this thread is busy now (harness.wait_for_mark)
+            open(os.path.join(environ["GANTRY_STATE"], query["mark"][0]), "w").close()
         time.sleep(seconds)
     elif path == "/grow":
         # 100 MB that stays resident: bytes multiplication writes every page.
