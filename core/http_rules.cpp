@@ -68,7 +68,7 @@ std::optional<int> parse_status_line(std::string_view status) noexcept {
     if (c < '0' || c > '9') return std::nullopt;
     code = code * 10 + (c - '0');
   }
-  if (code < 100 || code > 599) return std::nullopt;
+  if (code < 200 || code > 599) return std::nullopt;  // 1xx: see the header
   if (find_bad_field_value_byte(status.substr(4))) return std::nullopt;
   return code;
 }

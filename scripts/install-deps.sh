@@ -4,7 +4,8 @@
 # compare against), pytest, cmake/g++, strace (a test counts sendfile() calls), the
 # load-test tools, Django and Flask (the conf-examples run real projects), headless
 # Chromium and prometheus_client's parser (the status page's tests), and what the packaging
-# tests use (mmdebstrap, podman, haproxy). Idempotent:
+# tests use (mmdebstrap, podman, haproxy), and clang with its sanitizer/libFuzzer runtimes
+# (scripts/fuzz.sh; the ASan build of scripts/sanitize.sh uses g++'s libasan). Idempotent:
 # when every package is already installed it touches nothing. Runs unattended (CI=true, no
 # stdin).
 set -euo pipefail
@@ -25,6 +26,8 @@ PACKAGES=(
   # (mmdebstrap), the container image (podman with runc), the scale-out topology (haproxy,
   # network namespaces with iproute2).
   dpkg-dev mmdebstrap podman runc haproxy iproute2
+  clang libclang-rt-14-dev       # libFuzzer + ASan/UBSan runtimes for scripts/fuzz.sh
+  binutils                       # readelf: the harness spots an ASan-built module
 )
 
 missing=()

@@ -78,7 +78,7 @@ bool Response::start(PyObject* status, PyObject* headers, PyObject* exc_info) {
   auto code = http::parse_status_line(*status_bytes);
   if (!code) {
     PyErr_Format(PyExc_ValueError,
-                 "start_response() status %R is not of the form '200 OK' (3-digit code 100-599, a space, a "
+                 "start_response() status %R is not of the form '200 OK' (3-digit code 200-599, a space, a "
                  "reason phrase without control characters)",
                  status);
     return false;

@@ -23,8 +23,11 @@ std::optional<std::size_t> find_bad_field_value_byte(std::string_view value) noe
 // server owns the connection. Matches case-insensitively.
 bool is_hop_by_hop(std::string_view name) noexcept;
 
-// "NNN reason": three digits (100-599), one space, a reason phrase without CTLs (HTAB
-// allowed). Returns the status code, or nullopt if malformed.
+// "NNN reason": three digits (200-599), one space, a reason phrase without CTLs (HTAB
+// allowed). Returns the status code, or nullopt if malformed. A 1xx code is refused: it is
+// an interim response in HTTP, so sent as the final one the client would wait for another
+// response and take the next request's answer for it (a desync on a kept-alive connection);
+// a WSGI application has no way to send a real interim response.
 std::optional<int> parse_status_line(std::string_view status) noexcept;
 
 // Content-Length value: 1*DIGIT fitting in 63 bits. nullopt if malformed.

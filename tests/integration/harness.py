@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import http.client
 import os
 import re
@@ -117,9 +118,59 @@ def parse_log(text: str) -> list[LogLine]:
     return lines
 
 
-# Crashes, and children that ignored SIGTERM (Apache escalates with AH00045/AH00046).
+# Crashes, children that ignored SIGTERM (Apache escalates with AH00045/AH00046), and
+# sanitizer reports that reached the error log instead of their report files.
 CRASH_MARKERS = ("Segmentation fault", "exit signal", "Fatal Python error",
-                 "still did not exit")
+                 "still did not exit", "ERROR: AddressSanitizer", "SUMMARY: AddressSanitizer",
+                 "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+# ----------------------------------------------------------------------------------------
+# Sanitizer builds (cmake -DGANTRY_SANITIZE=address,undefined; docs/testing.md)
+#
+# An ASan-built mod_gantry.so cannot simply be loaded by Debian's apache2, which is not
+# built with ASan: the runtime must be the first library of the process, so every apache2
+# the tests run gets LD_PRELOAD of the runtime the module was linked against. Apache itself
+# leaks by design at exit (pools it never frees), so leak detection is off; every other
+# report goes to a file per process in the ServerRoot's sanitizer/ directory, and any file
+# there fails the test during which it appeared (Apache.problems()).
+
+@functools.lru_cache(maxsize=None)
+def sanitizer_runtime(module: Path) -> str | None:
+    """The ASan runtime `module` needs preloaded (an -DGANTRY_SANITIZE build), or None."""
+    try:
+        dynamic = subprocess.run(["readelf", "-d", str(module)], capture_output=True, text=True,
+                                 timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"\[(libasan\.so[.\d]*)\]", dynamic)
+    if not m:
+        return None
+    for directory in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"):
+        candidate = Path(directory) / m.group(1)
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError(f"{module} needs {m.group(1)}, which is not installed")
+
+
+def sanitizer_env(module: Path, report_dir: Path) -> dict[str, str] | None:
+    """The environment for an apache2 that loads `module`: os.environ plus, for a sanitizer
+    build, the preloaded runtime and options that write every report under `report_dir`."""
+    runtime = sanitizer_runtime(module) if module.exists() else None
+    if runtime is None:
+        return None
+    env = dict(os.environ)
+    # libstdc++ too: apache2 is C, so libstdc++ would come only with the module, after ASan
+    # started, and ASan's exception interceptor (__cxa_throw) would find no real one to call
+    # ("CHECK failed: ... real___cxa_throw") at the module's first C++ throw.
+    libstdcxx = Path(runtime).parent / "libstdc++.so.6"
+    env["LD_PRELOAD"] = f"{runtime}:{libstdcxx}" if libstdcxx.exists() else runtime
+    # handle_segv=0: a crashing child still dies of SIGSEGV, with its core and Apache's
+    # "exit signal" line, as the crash tests expect.
+    env["ASAN_OPTIONS"] = (f"detect_leaks=0:verify_asan_link_order=0:handle_segv=0:"
+                           f"log_path={report_dir}/asan")
+    env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={report_dir}/ubsan"
+    return env
 
 
 def log_problems(text: str, allowed_ids: set[str]) -> list[str]:
@@ -425,6 +476,12 @@ class Apache:
         (self.root / "run").mkdir()
         (self.root / "cores").mkdir()
         os.chmod(self.root / "cores", 0o777)
+        # Sanitizer reports (a sanitizer build only): one file per reporting process, written
+        # by whatever user the process runs as.
+        self.sanitizer_dir = self.root / "sanitizer"
+        self.sanitizer_dir.mkdir()
+        os.chmod(self.sanitizer_dir, 0o777)
+        self._reported: set[str] = set()
         (self.root / "mime.types").write_text("text/html html\ntext/plain txt\n")
         self.conf = self.root / "httpd.conf"
         self.error_log = self.root / "logs" / "error.log"
@@ -520,8 +577,26 @@ class Apache:
             conf = self.root / "httpd-t.conf"
             conf.write_text(self.render_config(snippet))
         p = subprocess.run([APACHE_BIN, "-t", "-f", str(conf)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
+                           stderr=subprocess.STDOUT, timeout=60, env=self.env())
         return p.returncode, p.stdout.decode("utf-8", "replace")
+
+    def env(self) -> dict[str, str] | None:
+        """The environment apache2 runs with (None: this process's own)."""
+        if self.module != "gantry" or not self.load_wsgi:
+            return None
+        return sanitizer_env(gantry_module_path(), self.sanitizer_dir)
+
+    def sanitizer_reports(self, new_only: bool) -> list[str]:
+        """The sanitizer reports written so far (only those not returned before, with
+        new_only), each as one problem line with the report's text."""
+        reports = []
+        for path in sorted(self.sanitizer_dir.glob("*")):
+            if new_only and path.name in self._reported:
+                continue
+            self._reported.add(path.name)
+            text = path.read_text("utf-8", "replace").strip()
+            reports.append(f"sanitizer report {path}:\n{text[:20000]}")
+        return reports
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -533,7 +608,7 @@ class Apache:
             self.proc = subprocess.Popen([APACHE_BIN, "-f", str(self.conf), "-DFOREGROUND"],
                                          stdin=subprocess.DEVNULL, stdout=stdio,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_allow_core_dumps)
+                                         preexec_fn=_allow_core_dumps, env=self.env())
             stdio.close()
             RUNNING.append(self)
             try:
@@ -581,6 +656,9 @@ class Apache:
     def problems(self, since: int = 0, allowed: set[str] | None = None) -> list[str]:
         """log_problems() for this server's log from offset `since` (see _exit_offset)."""
         allowed = self.allowed_ids if allowed is None else allowed
+        reports = self.sanitizer_reports(new_only=since > 0)
+        if reports:
+            return reports + log_problems(self.log_text(since), allowed)
         text = self.log_text(since)
         cut = None
         if self.module == "mod_wsgi" and self._exit_offset is not None:

@@ -87,6 +87,25 @@ def test_response_splitting_on_keepalive(apache, case):
     still_serving(apache)
 
 
+@pytest.mark.gantry_only  # mod_wsgi 4.9.4 sends the 1xx as the final response
+@pytest.mark.parametrize("code", ["100", "101", "103"])
+def test_informational_status_is_never_the_final_response(apache, code):
+    """Reliability checklist S4: a 1xx status from start_response is an interim response
+    in HTTP; sent as the final one, the client (or a proxy) waits for the real response and
+    takes the next request's answer for it. The next request on the connection must get its
+    own correct response."""
+    rs = apache.raw_all(b"GET /e/status-1xx-%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                        b"GET /e/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                        % code.encode(), timeout=5)
+    statuses = [r.status for r in rs]
+    assert not any(s is not None and s < 200 for s in statuses), [r.data[:200] for r in rs]
+    assert b"interim body" not in b"".join(r.data for r in rs)
+    assert rs[0].status == 500
+    if len(rs) > 1:
+        assert (rs[1].status, rs[1].body) == (200, b"still serving")
+    still_serving(apache)
+
+
 @pytest.mark.gantry_only
 def test_header_value_nul_is_refused(apache):
     """(mod_wsgi 4.9.4 emits the value cut at the NUL: 'X-Nul: a'.)"""

@@ -108,6 +108,28 @@ def test_daemon_dying_before_headers_is_502_and_replaced(apache, how, cause):
 
 
 @pytest.mark.log_ids(*DIED)
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_daemon_killed_after_headers_never_looks_complete(apache, framing):
+    """Reliability checklist R2: a daemon killed in the middle of a response. The status
+    and the first block went out; the client must never see a well-formed, complete
+    response (no last chunk; a Content-Length body short), and the connection closes."""
+    before = info(apache, "/crash")["pid"]
+    offset = apache.log_size()
+    query = "?cl=1000" if framing == "content-length" else ""
+    r = apache.raw(b"GET /crash/kill9-midstream%s HTTP/1.1\r\nHost: x\r\n\r\n" % query.encode(),
+                   timeout=harness.REQUEST_TIMEOUT)
+    assert r.status == 200, r.data[:300]
+    assert r.body.startswith(b"first block;") and b"never sent" not in r.body
+    assert not r.complete, "a response cut by a dead daemon must not look complete"
+    assert r.closed, "the connection must be closed after a cut response"
+    if framing == "chunked":
+        assert r.header("Transfer-Encoding") == "chunked"
+    line = error_line(apache, offset, "/crash/kill9-midstream", "GANTRY0072")
+    check_names(line, "crash", before, r"killed by SIGKILL")
+    assert info(apache, "/crash")["pid"] != before
+
+
+@pytest.mark.log_ids(*DIED)
 def test_kill_9_of_an_idle_daemon_replaces_it(apache):
     before = info(apache, "/crash")["pid"]
     daemon_procs.wait_group(apache, "crash", 1)

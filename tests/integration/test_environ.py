@@ -105,6 +105,20 @@ def test_header_with_underscore_is_dropped(apache):
     assert "HTTP_X_UNDER" not in e
 
 
+def test_spoofing_headers_never_reach_the_environ(apache):
+    """Reliability checklist S9: `Proxy:` would become HTTP_PROXY, which CGI-style code
+    takes for its outgoing proxy (httpoxy); underscore names would pose as the dash names
+    proxies set (X-Forwarded_For for X-Forwarded-For) or as CONTENT_LENGTH."""
+    r = apache.raw(b"GET /sub HTTP/1.1\r\nHost: x\r\nProxy: http://evil.example:3128\r\n"
+                   b"X-Forwarded_For: 6.6.6.6\r\nContent_Length: 99\r\nConnection: close\r\n\r\n")
+    import json
+    e = json.loads(r.body)
+    assert "HTTP_PROXY" not in e
+    assert "HTTP_X_FORWARDED_FOR" not in e
+    assert "HTTP_CONTENT_LENGTH" not in e and e.get("CONTENT_LENGTH", "") in ("", "0")
+    assert "6.6.6.6" not in r.body.decode() and "evil.example" not in r.body.decode()
+
+
 def test_wsgi_keys(apache, mpm, mode):
     e = env(apache, "/sub")
     assert e["wsgi.version"] == [1, 0]

@@ -2,6 +2,8 @@
 #   /info           JSON: pid, uid, gid, groups, process group, thread
 #   /exit           os._exit(3) before any response
 #   /kill9          SIGKILL to itself before any response
+#   /kill9-midstream?cl=N  headers (Content-Length N if given, else chunked) and a first
+#                   flushed block, then SIGKILL to itself
 #   /sleep?s=N      sleeps N seconds, then answers (socket-timeout / queue-timeout);
 #                   &mark=NAME first creates $GANTRY_STATE/NAME
 #   /bigheader?n=N  a response header of N bytes (header-buffer-size)
@@ -77,6 +79,16 @@ def application(environ, start_response):
     if path == "/kill9":
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(10)
+    if path == "/kill9-midstream":
+        headers = plain + ([("Content-Length", q["cl"])] if "cl" in q else [])
+        start_response("200 OK", headers)
+
+        def stream():
+            yield b"first block;"
+            os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(10)
+            yield b"never sent"
+        return stream()
     if path == "/sleep":
         if "mark" in q:  # tells the test this thread is busy now (harness.wait_for_mark)
             open(os.path.join(environ["GANTRY_STATE"], q["mark"]), "w").close()

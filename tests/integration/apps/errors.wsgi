@@ -42,6 +42,11 @@ def application(environ, start_response):
         start_response("200", plain)
         return [b"x"]
 
+    if what.startswith("/status-1xx-"):
+        # An interim status as the final one: a client would wait for the real response.
+        start_response(what[len("/status-1xx-"):] + " Interim", plain)
+        return [b"interim body"]
+
     if what == "/status-garbage":
         start_response("OK fine", plain)
         return [b"x"]
