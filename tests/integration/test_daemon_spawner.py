@@ -51,14 +51,8 @@ def lazy_off(mpm):
         yield a
 
 
-def info(apache, path):
-    r = apache.get(path)
-    assert r.status == 200, r.text
-    return r.json()
-
-
 def try_info(apache, path):
-    """info(), or None while the server is not answering yet (a restart in progress)."""
+    """get_json(), or None while the server is not answering yet (a restart in progress)."""
     try:
         r = apache.get(path)
     except OSError:
@@ -96,7 +90,7 @@ def test_every_process_of_a_group_has_its_python_path_lang_and_group(lazy_off):
     # long after the parent initialised its own Python.
     seen = {}
     for _ in range(12):
-        got = info(lazy_off, "/pp")
+        got = lazy_off.get_json("/pp")
         seen.setdefault(got["pid"], got)
     assert len(seen) >= 5, sorted(seen)
     pp = str(lazy_off.root / "pp")
@@ -112,7 +106,7 @@ def test_python_home_is_honoured_after_recycles(lazy_off):
     venv = str(lazy_off.root / "venv")
     pids = set()
     for _ in range(8):
-        got = info(lazy_off, "/venv")
+        got = lazy_off.get_json("/venv")
         pids.add(got["pid"])
         assert got["prefix"] == venv, got
     assert len(pids) >= 3, pids
@@ -130,7 +124,7 @@ def test_spawner_is_a_child_of_apache_parent_without_python(lazy_off):
 
 
 def test_daemon_processes_are_children_of_apache_parent(lazy_off):
-    info(lazy_off, "/pp")
+    lazy_off.get_json("/pp")
     daemons = daemon_procs.daemon_pids(lazy_off)
     assert daemons
     for pid in daemons:
@@ -141,7 +135,7 @@ def served_by_spare(apache, path, spare):
     """Requests `path` until `spare` serves one (at most 3: maximum-requests=2)."""
     pids = []
     for _ in range(3):
-        pids.append(info(apache, path)["pid"])
+        pids.append(apache.get_json(path)["pid"])
         if pids[-1] == spare:
             return
     raise AssertionError(f"spare {spare} never served: {pids}")
@@ -186,7 +180,7 @@ def test_spawner_survives_graceful_restart_and_new_generation_is_right(lazy_off)
     pp = str(lazy_off.root / "pp")
     seen = set()
     for _ in range(6):
-        got = info(lazy_off, "/pp")
+        got = lazy_off.get_json("/pp")
         seen.add(got["pid"])
         assert pp in got["path"] and got["prefix"] == "/usr" and got["process_group"] == "pp", got
         assert got["ppid"] == lazy_off.pid, got
@@ -221,7 +215,7 @@ KILLED = r"GANTRY008[13]: .*spawner \(pid {pid}\)"
 def test_killed_spawner_in_parent_with_python_is_logged_and_group_keeps_serving(lazy_off):
     # Python runs in the parent: a spawner forked now would hand its daemons the parent's
     # interpreter. It is replaced anyway, so the group keeps serving, and that is an error.
-    info(lazy_off, "/pp")
+    lazy_off.get_json("/pp")
     since = lazy_off.log_size()
     old = wait_for(lambda: spawner_pids(lazy_off), what="the spawner")[0]
     os.kill(old, signal.SIGKILL)
@@ -236,7 +230,7 @@ def test_killed_spawner_in_parent_with_python_is_logged_and_group_keeps_serving(
 @pytest.mark.log_ids("GANTRY0081", "GANTRY0083")
 def test_killed_spawner_is_replaced_by_a_pristine_one(mpm):
     with harness.running(harness.Apache(LAZY_ON, mpm=mpm, name="spawner-on"), prepare) as apache:
-        info(apache, "/pp")  # start-up is over (Apache listens before its post_config ends)
+        apache.get_json("/pp")  # start-up is over (Apache listens before its post_config ends)
         old = wait_for(lambda: spawner_pids(apache), what="the spawner")[0]
         since = apache.log_size()
         os.kill(old, signal.SIGKILL)
@@ -246,7 +240,7 @@ def test_killed_spawner_is_replaced_by_a_pristine_one(mpm):
         pp = str(apache.root / "pp")
         seen = set()
         for _ in range(6):
-            got = info(apache, "/pp")
+            got = apache.get_json("/pp")
             seen.add(got["pid"])
             assert pp in got["path"] and got["ppid"] == apache.pid, got
         assert len(seen) >= 3
@@ -280,7 +274,7 @@ def test_spawner_of_another_build_is_replaced_after_graceful_restart(mpm):
     # A graceful restart after an upgrade: the spawner still runs the first start's code, so
     # it must not start the new generation's daemons; it is replaced by one of the new build.
     with harness.running(harness.Apache(LAZY_ON, mpm=mpm, name="spawner-upgrade"), prepare) as apache:
-        info(apache, "/pp")
+        apache.get_json("/pp")
         old = wait_for(lambda: spawner_pids(apache), what="the spawner")[0]
         other_build(apache)
         since = apache.log_size()
