@@ -45,6 +45,13 @@ BoardWriter* BoardWriter::attach(int fd) noexcept {
   return new (std::nothrow) BoardWriter(board, board_threads(bytes));
 }
 
+BoardWriter::~BoardWriter() {
+  if (t_owner == this) {
+    t_owner = nullptr;
+    t_score = nullptr;
+  }
+}
+
 void BoardWriter::begin_process(pid_t pid, std::int64_t now_us, bool standby) noexcept {
   ProcessBoard& b = *board_;
   const auto previous = static_cast<State>(b.state.load(relaxed));

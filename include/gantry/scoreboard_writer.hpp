@@ -19,6 +19,9 @@ class BoardWriter {
   // Maps the board behind `fd` (which stays the caller's) read-write; nullptr if `fd` is
   // not a board. Never unmapped: the process ends with it.
   static BoardWriter* attach(int fd) noexcept;
+  // Only tests free a writer (a daemon keeps its one for life): forgets this thread's
+  // claimed record, so a writer later allocated at the same address claims its own.
+  ~BoardWriter();
 
   // A new process takes the cell: folds the previous process's counters into the carried
   // totals (and counts it `killed` if it never left through the exit path), then shows

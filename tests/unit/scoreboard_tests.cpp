@@ -2,6 +2,7 @@
 // daemon writes is what the page reads, a board full of garbage (a hostile application
 // owns its board) neither crashes the reader nor yields implausible figures, and every
 // rendering escapes what it shows.
+#include <memory>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -57,7 +58,8 @@ BOOST_AUTO_TEST_SUITE(scoreboard)
 
 BOOST_AUTO_TEST_CASE(what_a_process_writes_is_what_the_reader_sees) {
   TestBoard tb(4);
-  sb::BoardWriter* w = sb::BoardWriter::attach(tb.fd);
+  const std::unique_ptr<sb::BoardWriter> w_owned(sb::BoardWriter::attach(tb.fd));  // a daemon keeps its writer for life; a test frees it
+  sb::BoardWriter* w = w_owned.get();
   BOOST_REQUIRE(w);
   BOOST_TEST(w->thread_capacity() == 4u);
   const std::int64_t t0 = now_us();
@@ -93,7 +95,8 @@ BOOST_AUTO_TEST_CASE(what_a_process_writes_is_what_the_reader_sees) {
 
 BOOST_AUTO_TEST_CASE(the_next_process_of_a_cell_carries_the_totals_and_counts_a_death) {
   TestBoard tb(2);
-  sb::BoardWriter* first = sb::BoardWriter::attach(tb.fd);
+  const std::unique_ptr<sb::BoardWriter> first_owned(sb::BoardWriter::attach(tb.fd));  // a daemon keeps its writer for life; a test frees it
+  sb::BoardWriter* first = first_owned.get();
   first->begin_process(100, now_us(), false);
   first->set_state(sb::State::serving);
   for (int i = 0; i < 5; ++i) {
@@ -103,7 +106,8 @@ BOOST_AUTO_TEST_CASE(the_next_process_of_a_cell_carries_the_totals_and_counts_a_
   first->draining(101);  // maximum-requests
   BOOST_TEST(tb.read().draining_cause == sb::exit_cause_index(101));
   first->exited(101);
-  sb::BoardWriter* second = sb::BoardWriter::attach(tb.fd);  // the next process's own writer
+  const std::unique_ptr<sb::BoardWriter> second_owned(sb::BoardWriter::attach(tb.fd));  // a daemon keeps its writer for life; a test frees it
+  sb::BoardWriter* second = second_owned.get();  // the next process's own writer
   second->begin_process(200, now_us(), true);
   sb::BoardReading r = tb.read();
   BOOST_TEST(static_cast<int>(r.state) == static_cast<int>(sb::State::spare));
@@ -112,7 +116,8 @@ BOOST_AUTO_TEST_CASE(the_next_process_of_a_cell_carries_the_totals_and_counts_a_
   BOOST_TEST(r.exits[sb::exit_cause_index(101)] == 1u);
   BOOST_TEST(r.exits[sb::kKilledCause] == 0u);  // a spare that dies is no crash
   second->set_state(sb::State::serving);
-  sb::BoardWriter* third = sb::BoardWriter::attach(tb.fd);  // `second` died while serving
+  const std::unique_ptr<sb::BoardWriter> third_owned(sb::BoardWriter::attach(tb.fd));  // a daemon keeps its writer for life; a test frees it
+  sb::BoardWriter* third = third_owned.get();  // `second` died while serving
   third->begin_process(300, now_us(), false);
   BOOST_TEST(tb.read().exits[sb::kKilledCause] == 1u);
 }
@@ -152,7 +157,8 @@ BOOST_AUTO_TEST_CASE(a_board_full_of_garbage_reads_as_plausible_figures) {
 
 BOOST_AUTO_TEST_CASE(a_writer_never_leaves_a_reader_with_a_torn_url) {
   TestBoard tb(1);
-  sb::BoardWriter* w = sb::BoardWriter::attach(tb.fd);
+  const std::unique_ptr<sb::BoardWriter> w_owned(sb::BoardWriter::attach(tb.fd));  // a daemon keeps its writer for life; a test frees it
+  sb::BoardWriter* w = w_owned.get();
   w->begin_process(7, now_us(), false);
   const std::string a(200, 'a'), b(120, 'b');
   std::atomic<bool> stop{false};
@@ -175,7 +181,8 @@ BOOST_AUTO_TEST_CASE(a_writer_never_leaves_a_reader_with_a_torn_url) {
 
 BOOST_AUTO_TEST_CASE(growth_records_keep_the_largest) {
   TestBoard tb(1);
-  sb::BoardWriter* w = sb::BoardWriter::attach(tb.fd);
+  const std::unique_ptr<sb::BoardWriter> w_owned(sb::BoardWriter::attach(tb.fd));  // a daemon keeps its writer for life; a test frees it
+  sb::BoardWriter* w = w_owned.get();
   w->begin_process(7, now_us(), false);
   for (std::uint64_t i = 1; i <= 20; ++i) w->note_growth("GET", "/u" + std::to_string(i), now_us(), 0, i << 20);
   const sb::BoardReading r = tb.read();
