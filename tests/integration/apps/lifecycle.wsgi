@@ -16,6 +16,13 @@ def _rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _uss_bytes():
+    # What maximum-memory compares: the pages this process alone holds (smaps_rollup's
+    # Private_* lines, in kB).
+    with open("/proc/self/smaps_rollup") as f:
+        return sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_"))
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -60,6 +67,7 @@ def application(environ, start_response):
         info["data"] = resource.getrlimit(resource.RLIMIT_DATA)[0]
         info["as"] = resource.getrlimit(resource.RLIMIT_AS)[0]
     info["rss"] = _rss_bytes()
+    info["uss"] = _uss_bytes()
     info["script_reloading"] = environ.get("mod_wsgi.script_reloading")
     body = json.dumps(info).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
