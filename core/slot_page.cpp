@@ -9,6 +9,7 @@
 #include <climits>
 #include <ctime>
 #include <new>
+#include <utility>
 
 namespace gantry {
 namespace {
@@ -127,8 +128,8 @@ std::size_t SlotPages::stride() noexcept {
 SlotPages& SlotPages::operator=(SlotPages&& other) noexcept {
   if (this != &other) {
     release();
-    base_ = other.base_, count_ = other.count_, fd_ = other.fd_;
-    other.base_ = nullptr, other.count_ = 0, other.fd_ = -1;
+    base_ = other.base_, count_ = other.count_, fd_ = std::move(other.fd_);
+    other.base_ = nullptr, other.count_ = 0;
   }
   return *this;
 }
@@ -138,20 +139,13 @@ bool SlotPages::create(std::size_t slots) noexcept {
   const std::size_t bytes = stride() * (slots ? slots : 1);
   // A memfd, not an anonymous mapping: the daemons are started by the spawner, which did
   // not inherit this generation's memory; it passes them the descriptor.
-  const int fd = memfd_create("gantry-slots", MFD_CLOEXEC);
-  if (fd < 0) return false;
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    close(fd);
-    return false;
-  }
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (memory == MAP_FAILED) {
-    close(fd);
-    return false;
-  }
+  ScopedFd fd(memfd_create("gantry-slots", MFD_CLOEXEC));
+  if (!fd || ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) return false;
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (memory == MAP_FAILED) return false;
   base_ = static_cast<char*>(memory);
   count_ = slots;
-  fd_ = fd;
+  fd_ = std::move(fd);
   for (std::size_t i = 0; i < slots; ++i) new (page(i)) SlotPage();
   return true;
 }
@@ -162,14 +156,14 @@ void SlotPages::release() noexcept {
 }
 
 SlotPages::Raw SlotPages::detach() noexcept {
-  const Raw raw{base_, count_, fd_};
-  base_ = nullptr, count_ = 0, fd_ = -1;
+  const Raw raw{base_, count_, fd_.release()};
+  base_ = nullptr, count_ = 0;
   return raw;
 }
 
 void SlotPages::release(Raw& raw) noexcept {
   if (raw.base) munmap(raw.base, stride() * (raw.count ? raw.count : 1));
-  if (raw.fd >= 0) close(raw.fd);
+  close_held(raw.fd);
   raw = Raw{nullptr, 0, -1};
 }
 
@@ -179,7 +173,7 @@ SlotPage* SlotPages::page_in(const Raw& raw, std::size_t slot) noexcept {
 }
 
 SlotPage* SlotPages::page(std::size_t slot) const noexcept {
-  return page_in(Raw{base_, count_, fd_}, slot);
+  return page_in(Raw{base_, count_, fd_.get()}, slot);
 }
 
 SlotPage* SlotPages::attach_one(int fd, std::size_t slot) noexcept {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -216,22 +217,6 @@ bool peer_allowed(int fd, const DaemonRunSpec& spec) {
   return false;
 }
 
-// The accepted connection: guarded against forks while open (fork_guard.hpp), closed at
-// the end of the scope.
-class ConnectionFd {
- public:
-  explicit ConnectionFd(int fd) : fd_(fd) { fork_guard::guard(fd); }
-  ~ConnectionFd() {
-    fork_guard::unguard(fd_);  // first: the number is free again once closed
-    close(fd_);
-  }
-  ConnectionFd(const ConnectionFd&) = delete;
-  ConnectionFd& operator=(const ConnectionFd&) = delete;
-
- private:
-  int fd_;
-};
-
 // One request (or auth check) on an accepted, checked connection. Never throws: every
 // failure is logged and ends only this request. `token` is set once it counts as one.
 void serve_request(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life,
@@ -297,13 +282,14 @@ void serve_request(int fd, const DaemonRunSpec& spec, const PythonApi& python, L
 
 }  // namespace
 
-void serve_connection(int fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life) {
+void serve_connection(ScopedFd fd, const DaemonRunSpec& spec, const PythonApi& python, Lifecycle& life) {
   std::optional<Lifecycle::Token> token;
   std::string method, uri;
   {
-    const ConnectionFd connection(fd);
-    if (!peer_allowed(fd, spec)) return;
-    serve_request(fd, spec, python, life, token, method, uri);
+    // Guarded against forks while open (fork_guard.hpp), closed at the end of the scope.
+    const fork_guard::GuardedFd connection(std::move(fd));
+    if (!peer_allowed(connection.get(), spec)) return;
+    serve_request(connection.get(), spec, python, life, token, method, uri);
   }
   if (token) life.request_finished(*token, method, uri);
 }

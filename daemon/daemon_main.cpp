@@ -144,7 +144,7 @@ int run(const DaemonRunSpec& spec) {
   // Never destroyed: its destructor joins the request threads, and a process that exits
   // with a request cut off (or a deadlock) must not wait on them. The process exits next.
   WorkerPool& pool = *new WorkerPool(spec.listen_fd, spec.threads, spec.stack_size,
-                                     [&](int fd) { serve_connection(fd, spec, *python, life); });
+                                     [&](ScopedFd fd) { serve_connection(std::move(fd), spec, *python, life); });
   // At the maximum-requests-th request: stop taking more at once, unless the standby is
   // not ready (see below), in which case the main thread decides.
   pool.log_to(log, who);

@@ -39,10 +39,11 @@ void install(Logger* logger, const std::string& group, unsigned capacity, const 
   unblock = blocked;
   // The read end of a pipe whose write end is closed: reads see end of file, writes and
   // socket calls fail at once. Needs no file system (chroot= may have no /dev/null).
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-  close(pipe_fds[1]);
-  inert_fd = pipe_fds[0];
+  ScopedFdPair pipe = make_pipe(O_CLOEXEC);
+  if (!pipe) throw std::system_error(errno, std::generic_category(), "pipe2");
+  // Kept for the life of the process as a plain int: the at-fork handler may use it until
+  // the very end. The write end closes here.
+  inert_fd = pipe.first.release();
   // Never freed: the handler may run until the process exits.
   slots = new std::atomic<int>[capacity];
   for (unsigned i = 0; i < capacity; ++i) slots[i].store(-1, std::memory_order_relaxed);

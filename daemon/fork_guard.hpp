@@ -35,8 +35,10 @@
 #include <signal.h>
 
 #include <string>
+#include <utility>
 
 #include "gantry/log.hpp"
+#include "gantry/scoped_fd.hpp"
 
 namespace gantry::daemon::fork_guard {
 
@@ -50,6 +52,34 @@ void install(Logger* logger, const std::string& group, unsigned capacity, const 
 // descriptor the pool and its requests hold at once).
 void guard(int fd) noexcept;
 void unguard(int fd) noexcept;
+
+// An owned descriptor, guarded for as long as it is open: unguarded before it is closed,
+// so that once its number is free a fork never covers whatever takes the number next.
+// Moving it moves the guard with the number.
+class GuardedFd {
+ public:
+  GuardedFd() = default;
+  explicit GuardedFd(ScopedFd fd) noexcept : fd_(std::move(fd)) { guard(fd_.get()); }
+  ~GuardedFd() { reset(); }
+  GuardedFd(GuardedFd&&) noexcept = default;
+  GuardedFd& operator=(GuardedFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::move(other.fd_);
+    }
+    return *this;
+  }
+
+  int get() const noexcept { return fd_.get(); }
+  void reset() noexcept {
+    if (!fd_) return;
+    unguard(fd_.get());  // first: the number is free again once closed
+    fd_.reset();
+  }
+
+ private:
+  ScopedFd fd_;
+};
 
 // True in a process forked from this daemon process.
 bool in_fork() noexcept;

@@ -6,13 +6,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gantry/scoped_fd.hpp"
+
 namespace gantry::daemon {
 
 std::uint64_t resident_bytes() {
   // statm: "size resident shared ..." in pages. Read with a raw fd: no stdio locking, no
   // allocation, so it is safe to call on every request from any thread. The file stays
   // open and is re-read with pread() (procfs regenerates it at offset 0): one syscall per
-  // sample instead of open/read/close.
+  // sample instead of open/read/close. Kept for the life of the process, never closed: a
+  // plain int, so no destructor at exit can close a number some other code reused.
   static const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   static const long page = sysconf(_SC_PAGESIZE);
   if (fd < 0) return 0;
@@ -27,13 +30,15 @@ std::uint64_t resident_bytes() {
 
 MemoryRollup memory_rollup() {
   MemoryRollup m;
-  const int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return m;
   char buf[4096];
   std::size_t used = 0;
-  ssize_t n;
-  while (used < sizeof buf - 1 && (n = read(fd, buf + used, sizeof buf - 1 - used)) > 0) used += static_cast<std::size_t>(n);
-  close(fd);
+  {
+    const ScopedFd fd(open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC));
+    if (!fd) return m;
+    ssize_t n;
+    while (used < sizeof buf - 1 && (n = read(fd.get(), buf + used, sizeof buf - 1 - used)) > 0)
+      used += static_cast<std::size_t>(n);
+  }
   buf[used] = '\0';
   auto field = [&](const char* name) -> std::uint64_t {
     const char* at = std::strstr(buf, name);

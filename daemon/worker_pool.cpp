@@ -19,38 +19,33 @@ namespace gantry::daemon {
 WorkerPool::WorkerPool(int listen_fd, unsigned threads, std::size_t stack_size, Handler handler)
     : listen_fd_(listen_fd), threads_(threads ? threads : 1), stack_size_(stack_size),
       handler_(std::move(handler)) {
-  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  fork_guard::guard(stop_fd_);  // a fork of this process must never wait on it
+  ScopedFd stop(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop) throw std::system_error(errno, std::generic_category(), "eventfd");
+  stop_fd_ = fork_guard::GuardedFd(std::move(stop));  // a fork of this process must never wait on it
   starts_.reserve(threads_);  // worker_entry() gets pointers into it: never reallocate
 }
 
 WorkerPool::~WorkerPool() {
   stop_accepting();
   for (pthread_t t : workers_) pthread_join(t, nullptr);
-  for (const Start& s : starts_) close(s.epoll_fd);
-  close(stop_fd_);
+  starts_.clear();  // the epoll instances, then (a member) the stop eventfd
 }
 
-int WorkerPool::make_epoll() const {
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+fork_guard::GuardedFd WorkerPool::make_epoll() const {
+  ScopedFd ep(epoll_create1(EPOLL_CLOEXEC));
+  if (!ep) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   epoll_event listen_ev{};
   listen_ev.events = EPOLLIN | EPOLLEXCLUSIVE;
   listen_ev.data.fd = listen_fd_;
   epoll_event stop_ev{};
   stop_ev.events = EPOLLIN;
-  stop_ev.data.fd = stop_fd_;
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd_, &listen_ev) != 0 ||
-      epoll_ctl(ep, EPOLL_CTL_ADD, stop_fd_, &stop_ev) != 0) {
-    int err = errno;
-    close(ep);
-    throw std::system_error(err, std::generic_category(), "epoll_ctl");
-  }
+  stop_ev.data.fd = stop_fd_.get();
+  if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, listen_fd_, &listen_ev) != 0 ||
+      epoll_ctl(ep.get(), EPOLL_CTL_ADD, stop_fd_.get(), &stop_ev) != 0)
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl");  // ep closes after errno is read
   // Shared with any fork (one epoll instance for both): a fork must not wait on it, nor
   // change it.
-  fork_guard::guard(ep);
-  return ep;
+  return fork_guard::GuardedFd(std::move(ep));
 }
 
 void WorkerPool::start() {
@@ -76,7 +71,7 @@ void WorkerPool::start() {
 
 void* WorkerPool::worker_entry(void* start) {
   auto* s = static_cast<Start*>(start);
-  s->pool->worker_loop(s->epoll_fd);
+  s->pool->worker_loop(s->epoll_fd.get());
   return nullptr;
 }
 
@@ -93,7 +88,7 @@ void WorkerPool::worker_loop(int epoll_fd) {
     epoll_event events[2];
     int n = epoll_wait(epoll_fd, events, 2, -1);
     bool stop = false, ready = false;
-    for (int i = 0; i < n; ++i) (events[i].data.fd == stop_fd_ ? stop : ready) = true;
+    for (int i = 0; i < n; ++i) (events[i].data.fd == stop_fd_.get() ? stop : ready) = true;
     if (stop || !ready) continue;  // the loop head sees the stop
     // Woken for a connection: take it even if stop_accepting() came in the meantime. With
     // EPOLLEXCLUSIVE the kernel may have woken only this thread for it; leaving it in the
@@ -107,7 +102,7 @@ void WorkerPool::worker_loop(int epoll_fd) {
       continue;  // EAGAIN: a sibling was faster
     }
     busy_.fetch_add(1, std::memory_order_relaxed);
-    handler_(fd);  // owns and closes fd; never throws (the handler catches everything)
+    handler_(ScopedFd(fd));  // the handler closes it; never throws (it catches everything)
     busy_.fetch_sub(1, std::memory_order_relaxed);
   }
   std::lock_guard lock(mutex_);
@@ -141,7 +136,7 @@ void WorkerPool::accept_failed(int error) {
 void WorkerPool::stop_accepting() {
   if (!accepting_.exchange(false, std::memory_order_acq_rel)) return;
   std::uint64_t one = 1;
-  [[maybe_unused]] auto ignored = write(stop_fd_, &one, sizeof one);
+  [[maybe_unused]] auto ignored = write(stop_fd_.get(), &one, sizeof one);
 }
 
 bool WorkerPool::drain(double seconds) {

@@ -23,13 +23,15 @@
 #include <string>
 #include <vector>
 
+#include "fork_guard.hpp"
 #include "gantry/log.hpp"
+#include "gantry/scoped_fd.hpp"
 
 namespace gantry::daemon {
 
 class WorkerPool {
  public:
-  using Handler = std::function<void(int connection_fd)>;
+  using Handler = std::function<void(ScopedFd connection)>;
 
   // `stack_size` 0 keeps the system default; otherwise each request thread gets exactly
   // that stack (WSGIDaemonProcess stack-size=), which bounds the process's virtual size.
@@ -58,11 +60,11 @@ class WorkerPool {
  private:
   struct Start {
     WorkerPool* pool;
-    int epoll_fd;
+    fork_guard::GuardedFd epoll_fd;
   };
   static void* worker_entry(void* start);
   void worker_loop(int epoll_fd);
-  int make_epoll() const;  // this thread's epoll instance; throws std::system_error
+  fork_guard::GuardedFd make_epoll() const;  // this thread's epoll instance; throws std::system_error
   void accept_failed(int error);  // logs (rate-limited) and backs off
 
   int listen_fd_;
@@ -74,7 +76,7 @@ class WorkerPool {
   std::mutex accept_log_mutex_;
   std::chrono::steady_clock::time_point accept_logged_at_{};
   unsigned accept_failures_ = 0;  // since the last line
-  int stop_fd_ = -1;  // eventfd, written once by stop_accepting(): wakes every idle thread
+  fork_guard::GuardedFd stop_fd_;  // eventfd, written once by stop_accepting(): wakes every idle thread
 
   std::atomic<bool> accepting_{true};
   std::atomic<unsigned> busy_{0};

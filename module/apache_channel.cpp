@@ -49,6 +49,8 @@ ChannelError input_error(apr_status_t status) {
   return ChannelError(ChannelError::Kind::client_gone, std::string("request body read failed: ") + reason);
 }
 
+// A descriptor whose ownership passed to the request pool (a ScopedFd's release()): the
+// core output filter may still read it after the handler returns, so the pool closes it.
 apr_status_t close_fd(void* data) {
   ::close(static_cast<int>(reinterpret_cast<std::intptr_t>(data)));
   return APR_SUCCESS;

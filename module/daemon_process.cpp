@@ -26,6 +26,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <chrono>
@@ -154,6 +155,8 @@ int adopt_error_log(int received) {
                  "GANTRY0528: daemon process (pid %ld) cannot put the current error log on its"
                  " stderr (dup2 failed): what the application writes to fd 2 goes to the"
                  " log it inherited", static_cast<long>(getpid()));
+  // The received copy, now duplicated into place, is not needed twice (numbers, not
+  // owners: these are this process's log for life).
   if (received != fd && received > 2) close(received);
   return fd;
 }
@@ -413,13 +416,9 @@ void serving_title(const Context& c) {
 
 // Maps this process's own slot page and nothing else, then closes the descriptor: with it,
 // the application could map every other slot's page (docs/shared-memory.md).
-SlotPage* attach_own_page(const spawn::LaunchRequest& launch, int pages_fd) {
-  if (pages_fd < 0) return nullptr;
-  SlotPage* page = launch.handover_slot == spawn::kNoHandover
-                       ? nullptr
-                       : SlotPages::attach_one(pages_fd, launch.handover_slot);
-  close(pages_fd);
-  return page;
+SlotPage* attach_own_page(const spawn::LaunchRequest& launch, ScopedFd pages) {
+  if (!pages || launch.handover_slot == spawn::kNoHandover) return nullptr;
+  return SlotPages::attach_one(pages.get(), launch.handover_slot);
 }
 
 [[noreturn]] void fail_launch(const spawn::LaunchRequest& launch, const std::string& why) {
@@ -538,16 +537,14 @@ struct OwnLaunch {
   OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr)
       : fds(given) {
     take_launch(launch, fds);
-    if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
-    fds.table = -1;
+    close_held(fds.table);  // not sent any more; never kept if it were
     own_cell = static_cast<int>(launch.cell);
-    own_page = mapped ? mapped : attach_own_page(launch, fds.handover);
-    fds.handover = -1;  // closed by attach_own_page
+    ScopedFd pages(std::exchange(fds.handover, -1));  // closed once its page is mapped
+    own_page = mapped ? mapped : attach_own_page(launch, std::move(pages));
     if (!own_page) fail_launch(launch, "the slot page did not come with the launch");
     if (fds.scoreboard >= 0) {  // the gantry-status page's view of this process
       own_board = scoreboard::BoardWriter::attach(fds.scoreboard);
-      close(fds.scoreboard);
-      fds.scoreboard = -1;
+      close_held(fds.scoreboard);
       if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
     }
     // The parent parsed these words already; the same parser gives the same options.
@@ -615,8 +612,8 @@ void run_template_process(const spawn::LaunchRequest& launch, const LaunchDescri
   }
 }
 
-SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noexcept {
-  return attach_own_page(launch, pages_fd);
+SlotPage* map_launch_page(const spawn::LaunchRequest& launch, ScopedFd pages) noexcept {
+  return attach_own_page(launch, std::move(pages));
 }
 
 void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* page,
@@ -628,7 +625,7 @@ void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescripto
     SlotHandover* handover = own.handover;
     // Python's own descriptors (and the application's, with preload=On) are the template's
     // and stay open; only what came with this launch, and the template's socket, matter.
-    if (fds.python_object >= 0) close(fds.python_object);
+    close_held(fds.python_object);
     if (launch.standby) set_process_title(spare_title(c));
     else serving_title(c);
     // Forked from the template, which left Apache's session: this process's parent is

@@ -26,6 +26,7 @@
 // It never returns: nothing of Apache's parent code may run in a daemon process.
 #include "daemon_spawner.hpp"
 #include "gantry/daemon_api.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry/slot_page.hpp"
 #include "gantry/spawn_protocol.hpp"
 
@@ -53,6 +54,6 @@ namespace gantry::module {
 
 // Maps `launch`'s own slot page from the slot pages' memfd and closes the descriptor; null if
 // there is none (or it cannot be mapped).
-SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noexcept;
+SlotPage* map_launch_page(const spawn::LaunchRequest& launch, ScopedFd pages) noexcept;
 
 }  // namespace gantry::module

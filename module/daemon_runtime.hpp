@@ -24,6 +24,7 @@
 #include "gantry/daemon_forwarder.hpp"
 #include "gantry/daemon_options.hpp"
 #include "gantry/protocol.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "secret_memory.hpp"
 
 namespace gantry::module {
@@ -46,8 +47,9 @@ struct DaemonIdentity {
 
 struct DaemonGroupRuntime {
   DaemonGroupRuntime() = default;
-  DaemonGroupRuntime(const DaemonGroupRuntime&) = default;
-  DaemonGroupRuntime& operator=(const DaemonGroupRuntime&) = default;
+  // Movable, not copyable: it owns the group's listening socket.
+  DaemonGroupRuntime(DaemonGroupRuntime&&) = default;
+  DaemonGroupRuntime& operator=(DaemonGroupRuntime&&) = default;
   // No copy of a secret is left behind in freed memory (docs/security.md).
   ~DaemonGroupRuntime() { forget_secret(secret); }
 
@@ -56,7 +58,7 @@ struct DaemonGroupRuntime {
   const std::string& name() const { return decl->name; }
   unsigned id = 0;                // 1-based position, part of the socket name as in mod_wsgi
   std::string socket_path;
-  int listen_fd = -1;             // parent and this group's daemons only
+  ScopedFd listen_fd;             // parent and this group's daemons only
   DaemonIdentity identity;
   std::size_t first_slot = 0;     // this group's records in the status table
   unsigned processes = 1;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
@@ -103,7 +104,7 @@ bool open_daemon_socket(server_rec* s, DaemonGroupRuntime& g) {
     unlink(g.socket_path.c_str());
     return fail("listen on", error, "check listen-backlog=");
   }
-  g.listen_fd = fd.release();
+  g.listen_fd = std::move(fd);
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "daemon_table.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
 #include "python_loader.hpp"
@@ -32,6 +33,9 @@ constexpr int kReplyTimeoutMs = 5000;  // a launch is a clone() and a reply: mic
 
 // ---- State that outlives a generation --------------------------------------------------
 
+// Plain data in the process pool, which outlives this module's code (Apache unloads it on
+// every restart): so a plain int, closed by forget() or close_spawner_in_child(), not a
+// ScopedFd whose destructor would be code from an unloaded object.
 struct SpawnerState {
   pid_t pid;        // 0: none running
   int fd;           // the parent's end of the socketpair
@@ -77,50 +81,47 @@ std::string describe_status(int status) {
 
 void forget(SpawnerState& st, bool kill_it) {
   if (st.pid > 0 && kill_it) kill(st.pid, SIGKILL);  // its death is then not news
-  if (st.fd >= 0) close(st.fd);
-  st.fd = -1;
+  close_held(st.fd);
   st.pid = 0;
   child_fd = -1;
 }
 
 bool start_spawner(server_rec* s, SpawnerState& st) {
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+  // first: the parent's end (kept in `st`), second: the spawner's.
+  ScopedFdPair pair = make_socket_pair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC);
+  if (!pair) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s,
                  "GANTRY0085: cannot start the daemon spawner: socketpair() failed; no daemon"
                  " process can start - check the descriptor limit (ulimit -n)");
     return false;
   }
   const int on = 1;
-  if (setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+  if (setsockopt(pair.second.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
     // The spawner learns who asks from the credentials this passes; without them it would
     // have to trust the message.
     ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s,
                  "GANTRY0085: cannot start the daemon spawner: setsockopt(SO_PASSCRED) failed;"
                  " no daemon process can start");
-    close(pair[0]);
-    close(pair[1]);
     return false;
   }
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
-    close(pair[0]);
+    pair.first.reset();
     // Started again after the first spawner died: this copy of the parent's memory holds
     // every group's secret, which no daemon may inherit (docs/security.md).
     wipe_held_secrets();
-    run_spawner(pair[1], parent);
+    run_spawner(pair.second.release(), parent);  // never returns: the spawner's for life
   }
-  close(pair[1]);
+  pair.second.reset();
   if (pid < 0) {
     ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s,
                  "GANTRY0085: cannot start the daemon spawner: fork() failed; no daemon process"
                  " can start - check the process limit (ulimit -u, systemd TasksMax) and memory");
-    close(pair[0]);
     return false;
   }
   st.pid = pid;
-  st.fd = pair[0];
+  st.fd = pair.first.release();
   st.parent = parent;
   child_fd = st.fd;
   ++st.started;
@@ -346,9 +347,6 @@ pid_t spawn_daemon(server_rec* s, spawn::LaunchRequest& request, const LaunchDes
   return 0;
 }
 
-void close_spawner_in_child() {
-  if (child_fd >= 0) close(child_fd);
-  child_fd = -1;
-}
+void close_spawner_in_child() { close_held(child_fd); }
 
 }  // namespace gantry::module

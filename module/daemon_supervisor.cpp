@@ -106,10 +106,13 @@ class Supervisor final : public supervisor::Host {
   }
   void cleanup();
   // An Apache child needs none of the daemons' pages (only the parent reads them), nor the
-  // templates' sockets (only the parent may ask for processes).
-  void leave_pages_in_child() {
+  // templates' sockets (only the parent may ask for processes), nor the listening sockets:
+  // only daemon processes accept, and an Apache child holding a listener open would also
+  // keep a drained generation's socket accepting connections nobody will serve.
+  void leave_in_child() {
     pages_.release();
     for (auto& t : templates_) t->close_in_child();
+    for (auto& g : generation.groups) g.listen_fd.reset();
   }
 
   // supervisor::Host
@@ -377,7 +380,7 @@ pid_t Supervisor::spawn(const supervisor::Slot& slot, int cell, bool standby, un
   spawn::LaunchRequest launch = make_launch(g, slot, cell, standby, delay_seconds);
   const HeldSecret hold(launch.secret);  // a spawner started again meanwhile wipes it
   LaunchDescriptors fds;
-  fds.listen = g.listen_fd;
+  fds.listen = g.listen_fd.get();
   // The slot pages' memfd: the daemon maps its own page only and closes it before any
   // application code runs. The status table is not passed at all (docs/shared-memory.md).
   fds.handover = pages_.fd();
@@ -505,8 +508,7 @@ void Supervisor::cleanup() {
   // The next generation (or nobody) forks from its own templates: these hold this one's
   // configuration and secret.
   for (auto& t : templates_) t->stop();
-  for (auto& g : generation.groups)
-    if (g.listen_fd >= 0) close(g.listen_fd), g.listen_fd = -1;
+  for (auto& g : generation.groups) g.listen_fd.reset();
   if (!policy_) {  // setup failed half-way
     DaemonTable::destroy(generation.table);
     generation.table = nullptr;
@@ -603,14 +605,10 @@ void daemon_child_init(apr_pool_t*, server_rec* s) {
   run_guarded_void(s, "daemon child init", [&] {
     exit_watch::leave_child();
     close_spawner_in_child();  // only the parent may ask for daemon processes
-    if (current_supervisor) current_supervisor->leave_pages_in_child();
+    if (current_supervisor) current_supervisor->leave_in_child();
     if (!current_generation) return;
     // Only the parent writes the status table.
     if (current_generation->table) current_generation->table->make_read_only();
-    // Only daemon processes accept. An Apache child holding a listener open would also
-    // keep a drained generation's socket accepting connections nobody will serve.
-    for (auto& g : current_generation->groups)
-      if (g.listen_fd >= 0) close(g.listen_fd);
   });
 }
 

@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "secret_memory.hpp"
 #include "daemon_table.hpp"
 #include "guard.hpp"
+#include "gantry/scoped_fd.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -76,8 +78,9 @@ bool GroupTemplate::start_process(bool again) {
   if (again)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_, "GANTRY0669: daemon group '%s': starting a new template",
                  group_.c_str());
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+  // first: the parent's end, kept; second: the template's, closed here once sent.
+  ScopedFdPair pair = make_socket_pair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC);
+  if (!pair) {
     ap_log_error(APLOG_MARK, APLOG_ERR, errno, s_,
                  "GANTRY0662: daemon group '%s': cannot create its template's socket; its"
                  " processes start one by one through the spawner",
@@ -85,14 +88,13 @@ bool GroupTemplate::start_process(bool again) {
     return false;
   }
   const int on = 1;
-  setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);  // it checks who asks
-  fds.control = pair[1];
+  setsockopt(pair.second.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);  // it checks who asks
+  fds.control = pair.second.get();
   std::string error;
   const pid_t pid = spawn_daemon(s_, launch, fds, error);
   explicit_bzero(launch.secret.data(), launch.secret.size());
-  close(pair[1]);
+  pair.second.reset();
   if (pid <= 0) {
-    close(pair[0]);
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
                  "GANTRY0662: daemon group '%s': cannot start its template: %s; its processes"
                  " start one by one through the spawner (trying again within about 10 s)",
@@ -101,7 +103,7 @@ bool GroupTemplate::start_process(bool again) {
     return false;
   }
   pid_ = pid;
-  fd_ = pair[0];
+  fd_ = std::move(pair.first);
   ready_ = false;
   started_ = apr_time_now();
   proc_ = apr_proc_t{};
@@ -113,13 +115,12 @@ bool GroupTemplate::start_process(bool again) {
 
 bool GroupTemplate::take_ready(int timeout_ms) {
   if (ready_) return true;
-  if (fd_ < 0) return false;
+  if (!fd_) return false;
   spawn::SpawnReply reply;
   std::string error;
-  if (!read_launch_reply(fd_, reply, error, timeout_ms)) {
+  if (!read_launch_reply(fd_.get(), reply, error, timeout_ms)) {
     if (error == kPeerClosed) {  // it died: its death is reported (GANTRY0661)
-      close(fd_);
-      fd_ = -1;
+      fd_.reset();
     } else if (error.rfind("no reply", 0) != 0) {  // garbled: confused
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
                    "GANTRY0662: the template of daemon group '%s' (pid %ld) did not start: %s;"
@@ -127,15 +128,13 @@ bool GroupTemplate::take_ready(int timeout_ms) {
                    " ready",
                    group_.c_str(), static_cast<long>(pid_), error.c_str());
       kill(pid_, SIGKILL);
-      close(fd_);
-      fd_ = -1;
+      fd_.reset();
     }
     return false;
   }
   if (reply.status != spawn::SpawnStatus::ready || reply.pid != pid_) {
     kill(pid_, SIGKILL);
-    close(fd_);
-    fd_ = -1;
+    fd_.reset();
     return false;
   }
   ready_ = true;
@@ -150,7 +149,7 @@ bool GroupTemplate::take_ready(int timeout_ms) {
 
 bool GroupTemplate::wait_ready(apr_interval_time_t timeout) {
   const bool ok = take_ready(static_cast<int>(apr_time_as_msec(timeout)));
-  if (!ok && fd_ >= 0)
+  if (!ok && fd_)
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
                  "GANTRY0662: the template of daemon group '%s' (pid %ld) is not ready after %ld s"
                  " (its Python start, or preload=On's imports, take that long); the first"
@@ -159,13 +158,13 @@ bool GroupTemplate::wait_ready(apr_interval_time_t timeout) {
   return ok;
 }
 
-bool GroupTemplate::usable() { return pid_ > 0 && fd_ >= 0 && take_ready(0); }
+bool GroupTemplate::usable() { return pid_ > 0 && fd_ && take_ready(0); }
 
 pid_t GroupTemplate::launch(spawn::LaunchRequest& request, const LaunchDescriptors& fds, std::string& error) {
   EncodedLaunch message;
   if (!encode_launch_for(request, fds, message, error)) return 0;
   spawn::SpawnReply reply;
-  if (!exchange_launch(fd_, message.bytes, fds, reply, error, kLaunchTimeoutMs)) {
+  if (!exchange_launch(fd_.get(), message.bytes, fds, reply, error, kLaunchTimeoutMs)) {
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
                  "GANTRY0662: forking a process of daemon group '%s' from its template (pid %ld)"
                  " failed: %s; replacing the template, the process starts through the spawner",
@@ -185,8 +184,7 @@ pid_t GroupTemplate::launch(spawn::LaunchRequest& request, const LaunchDescripto
 GroupTemplate::~GroupTemplate() { forget_secret(launch_.secret); }
 
 void GroupTemplate::forget() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  fd_.reset();
   pid_ = 0;
   ready_ = false;
 }
@@ -220,10 +218,7 @@ void GroupTemplate::stop() {
   }
 }
 
-void GroupTemplate::close_in_child() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
+void GroupTemplate::close_in_child() { fd_.reset(); }
 
 void GroupTemplate::on_event(int reason, int status) {
   // UNREGISTER: pconf's cleanup removed the record (the generation ends; stop() follows).

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon_spawner.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry/spawn_protocol.hpp"
 
 namespace gantry::module {
@@ -54,7 +55,7 @@ class GroupTemplate {
   apr_pool_t* pconf_ = nullptr;
   std::string group_;
   pid_t pid_ = 0;
-  int fd_ = -1;          // the parent's end of the control socket
+  ScopedFd fd_;          // the parent's end of the control socket
   bool ready_ = false;
   bool registered_ = false;
   apr_time_t started_ = 0;

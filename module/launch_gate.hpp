@@ -2,39 +2,41 @@
 // The gate a freshly cloned process waits at until its creator has sent the REPLY: Apache's
 // parent is blocked until then, and on busy CPUs a new process that runs first would delay
 // the reply by milliseconds (docs/spawner.md, "Costs"). Without a pipe, nobody waits.
+//
+// Used between clone() and the new process's start: everything here is a plain close() or
+// read(), async-signal-safe.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "gantry/scoped_fd.hpp"
+
 namespace gantry::module {
 
 class LaunchGate {
  public:
-  LaunchGate() {
-    if (pipe2(fds_, O_CLOEXEC) != 0) fds_[0] = fds_[1] = -1;
-  }
-  ~LaunchGate() { open(); }
+  LaunchGate() noexcept : pipe_(make_pipe(O_CLOEXEC)) {}
   LaunchGate(const LaunchGate&) = delete;
   LaunchGate& operator=(const LaunchGate&) = delete;
+  // The creator's destructor opens the gate (closes both ends) if open() was not called.
 
   // In the new process: blocks until the creator opened the gate (EOF), then forgets it.
   void pass() noexcept {
-    if (fds_[1] >= 0) close(fds_[1]);
+    pipe_.second.reset();  // this process's copy of the write end must not keep it shut
     char byte;
-    while (fds_[0] >= 0 && read(fds_[0], &byte, 1) < 0 && errno == EINTR) {
+    while (pipe_.first && read(pipe_.first.get(), &byte, 1) < 0 && errno == EINTR) {
     }
-    if (fds_[0] >= 0) close(fds_[0]);
-    fds_[0] = fds_[1] = -1;
+    pipe_.first.reset();
   }
   // In the creator, after the reply.
   void open() noexcept {
-    for (int& fd : fds_)
-      if (fd >= 0) close(fd), fd = -1;
+    pipe_.second.reset();
+    pipe_.first.reset();
   }
 
  private:
-  int fds_[2];
+  ScopedFdPair pipe_;  // first: read end (the new process waits on it), second: write end
 };
 
 }  // namespace gantry::module

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "build_id.hpp"
 
@@ -16,9 +17,18 @@ void send_launch_reply(int sock, spawn::SpawnStatus status, pid_t pid, int error
   (void)!send(sock, bytes.data(), bytes.size(), MSG_NOSIGNAL);
 }
 
+ScopedFd ReceivedLaunch::take(int fd) noexcept {
+  for (auto it = raw_fds.begin(); it != raw_fds.end(); ++it) {
+    if (it->get() != fd) continue;
+    ScopedFd taken(std::move(*it));
+    raw_fds.erase(it);
+    return taken;
+  }
+  return ScopedFd();
+}
+
 void forget_launch(ReceivedLaunch& launch, std::vector<char>& buffer) noexcept {
-  for (int fd : launch.raw_fds) close(fd);
-  launch.raw_fds.clear();
+  launch.raw_fds.clear();  // closes them
   explicit_bzero(buffer.data(), launch.bytes);
   explicit_bzero(launch.request.secret.data(), launch.request.secret.size());
 }
@@ -51,7 +61,8 @@ ReceivedLaunch receive_launch(int sock, pid_t parent, std::vector<char>& buffer,
       for (std::size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        got.raw_fds.push_back(fd);
+        ScopedFd owned(fd);  // closed even if the vector cannot grow
+        got.raw_fds.push_back(std::move(owned));
       }
     } else if (c->cmsg_type == SCM_CREDENTIALS) {
       ucred cred;
@@ -63,7 +74,7 @@ ReceivedLaunch receive_launch(int sock, pid_t parent, std::vector<char>& buffer,
     forget_launch(got, buffer);
     send_launch_reply(sock, status, 0, error);
     got.result = ReceivedLaunch::Result::refused;
-    return got;
+    return std::move(got);  // it owns descriptors: moved, never copied
   };
   // Only Apache's parent may ask (an Apache child that kept the socket would be asking a
   // root process to start code as any user).
@@ -88,7 +99,7 @@ ReceivedLaunch receive_launch(int sock, pid_t parent, std::vector<char>& buffer,
     if (const spawn::SpawnStatus verdict = check(got.request); verdict != spawn::SpawnStatus::started)
       return refuse(verdict, EINVAL);
   std::size_t next = 0;
-  auto take = [&](std::uint8_t bit) { return (got.request.descriptors & bit) ? got.raw_fds[next++] : -1; };
+  auto take = [&](std::uint8_t bit) { return (got.request.descriptors & bit) ? got.raw_fds[next++].get() : -1; };
   got.fds.listen = take(spawn::kFdListen);
   got.fds.table = take(spawn::kFdTable);
   got.fds.handover = take(spawn::kFdHandover);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon_spawner.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry/spawn_protocol.hpp"
 
 namespace gantry::module {
@@ -17,8 +18,12 @@ struct ReceivedLaunch {
   enum class Result { launch, refused, interrupted, closed, failed } result = Result::failed;
   spawn::LaunchRequest request;
   LaunchDescriptors fds;
-  std::vector<int> raw_fds;   // every descriptor that came with it (close_received closes them)
+  // Every descriptor that came with it, owned here; `fds` names the same ones (a view).
+  std::vector<ScopedFd> raw_fds;
   std::size_t bytes = 0;      // how much of the buffer the message used (to wipe it)
+
+  // Takes `fd` (one of raw_fds) out of this launch: the caller owns it now.
+  ScopedFd take(int fd) noexcept;
 };
 
 // Receives one message into `buffer` (kMaxLaunch + 1 bytes). `check` may refuse a decoded

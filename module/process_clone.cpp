@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "gantry/scoped_fd.hpp"
+
 namespace gantry::module {
 namespace {
 
@@ -37,8 +39,8 @@ void find_tid_field() noexcept {
     return;
   }
   if (candidates.empty()) return;
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return;
+  ScopedFdPair pipe = make_pipe(O_CLOEXEC);
+  if (!pipe) return;
   const pid_t probe = fork();
   if (probe == 0) {
     const pid_t mine = static_cast<pid_t>(syscall(SYS_gettid));
@@ -46,13 +48,13 @@ void find_tid_field() noexcept {
     for (int i : candidates)
       if (base[i] == mine) found = i, ++matches;
     if (matches != 1) found = -1;
-    (void)!write(pipe_fds[1], &found, sizeof found);
-    _exit(0);
+    (void)!write(pipe.second.get(), &found, sizeof found);
+    _exit(0);  // no destructors in the probe
   }
-  close(pipe_fds[1]);
+  pipe.second.reset();  // so the read sees EOF if the probe died without writing
   int found = -1;
-  if (probe < 0 || read(pipe_fds[0], &found, sizeof found) != sizeof found) found = -1;
-  close(pipe_fds[0]);
+  if (probe < 0 || read(pipe.first.get(), &found, sizeof found) != sizeof found) found = -1;
+  pipe.first.reset();
   if (probe > 0) waitpid(probe, nullptr, 0);
   tid_field = found >= 0 ? base + found : nullptr;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "apache_log.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry_hooks.h"
 
 APLOG_USE_MODULE(wsgi);
@@ -34,35 +35,34 @@ std::string python_object_path() {
 }
 
 namespace {
-int held_fd = -1;  // see hold_python_object(); inherited by every forked process
+// See hold_python_object(); inherited by every forked process. Closed when replaced, by
+// drop_python_object(), and when Apache unloads this module at a restart (the next
+// configuration pass opens it again).
+ScopedFd held_fd;
 }  // namespace
 
 void hold_python_object() {
-  if (held_fd >= 0) close(held_fd);
-  held_fd = open(python_object_path().c_str(), O_RDONLY | O_CLOEXEC);  // -1: the path is reported later
+  held_fd.reset(open(python_object_path().c_str(), O_RDONLY | O_CLOEXEC));  // -1: the path is reported later
 }
 
-int held_python_object_fd() { return held_fd; }
+int held_python_object_fd() { return held_fd.get(); }
 
 void adopt_python_object(const std::string& path, int fd) {
   path_override = path;
-  held_fd = fd;
+  held_fd.reset(fd);
 }
 
-void drop_python_object() {
-  if (held_fd >= 0) close(held_fd);
-  held_fd = -1;
-}
+void drop_python_object() { held_fd.reset(); }
 
 void* open_python_object(std::string& error) {
   const std::string path = python_object_path();
   if (void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) return handle;
   const char* why = dlerror();
   error = path + ": " + (why ? why : "unknown error");
-  if (held_fd < 0) return nullptr;
+  if (!held_fd) return nullptr;
   // /proc/self/fd/N re-opens the file the parent opened as root: only the file's own mode
   // is checked, not the directories on its path.
-  const std::string via_fd = "/proc/self/fd/" + std::to_string(held_fd);
+  const std::string via_fd = "/proc/self/fd/" + std::to_string(held_fd.get());
   if (void* handle = dlopen(via_fd.c_str(), RTLD_NOW | RTLD_GLOBAL)) return handle;
   why = dlerror();
   error += std::string("; through the descriptor opened at start-up: ") + (why ? why : "unknown error");

@@ -29,6 +29,7 @@
 #include "launch_receiver.hpp"
 #include "process_clone.hpp"
 #include "template_process.hpp"
+#include "gantry/scoped_fd.hpp"
 #include "gantry/spawn_protocol.hpp"
 #include "process_title.hpp"
 #include "python_loader.hpp"
@@ -36,27 +37,26 @@
 namespace gantry::module {
 namespace {
 
-void close_all(const std::vector<int>& fds) {
-  for (int fd : fds) close(fd);
-}
-
 // Leaves 0, 1, 2, the socket and the error log's number (held by /dev/null, so a launch's
 // descriptors never land on it and a daemon can put the current log there).
 void close_inherited(int sock, int reserved) {
   ap_close_listeners();
   drop_python_object();
-  const int null_fd = open("/dev/null", O_RDWR);
-  if (null_fd >= 0) {
+  ScopedFd null_fd(open("/dev/null", O_RDWR));
+  if (null_fd) {
     // Where /dev/null cannot be put (dup2 fails), the descriptor is closed instead: what
     // was there (Apache's log, a terminal) must not reach a daemon either way.
     const auto put_null = [&](int target) {
-      if (target != null_fd && dup2(null_fd, target) < 0) close(target);
+      if (target != null_fd.get() && dup2(null_fd.get(), target) < 0) close(target);
     };
     put_null(0);
     put_null(2);  // the spawner reports through its replies and its exit status
     if (reserved > 2) put_null(reserved);
-    if (null_fd > 2 && null_fd != reserved && null_fd != sock) close(null_fd);
+    // Opened onto one of the numbers it was to fill: it stays there.
+    if (null_fd.get() <= 2 || null_fd.get() == reserved) (void)null_fd.release();
   }
+  // Whatever else the parent had open is closed by number: nothing in this process owns
+  // it (the parent's objects never run their destructors here).
   std::vector<int> doomed;
   if (DIR* dir = opendir("/proc/self/fd")) {
     const int dir_fd = dirfd(dir);
@@ -68,7 +68,7 @@ void close_inherited(int sock, int reserved) {
     }
     closedir(dir);
   }
-  close_all(doomed);
+  for (const int fd : doomed) close(fd);
 }
 
 void spawner_signals() {
@@ -107,7 +107,7 @@ void serve_one(int sock, pid_t parent, std::vector<char>& buffer) {
   LaunchGate gate;
   const pid_t pid = clone_parented();
   if (pid == 0) {
-    close(sock);
+    close(sock);  // the spawner's socket, a plain int it holds for life: not the child's
     gate.pass();
     if (got.request.role == spawn::LaunchRole::template_) run_template_process(got.request, got.fds);
     run_daemon_process(got.request, got.fds);  // never returns

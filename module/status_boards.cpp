@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "gantry/scoped_fd.hpp"
 #include "gantry/scoreboard.hpp"
@@ -23,7 +24,7 @@ namespace {
 constexpr int kCells = 2;
 
 struct Board {
-  int fd = -1;  // writable memfd: the parent's, handed to the cell's processes only
+  ScopedFd fd;  // writable memfd: the parent's, handed to the cell's processes only
   const void* view = nullptr;
   std::size_t bytes = 0;
 };
@@ -39,7 +40,7 @@ apr_status_t release_boards(void*) {
   for (std::size_t i = 0; i < current.count; ++i) {
     Board& b = current.boards[i];
     if (b.view) munmap(const_cast<void*>(b.view), b.bytes);
-    if (b.fd >= 0) close(b.fd);
+    b.~Board();  // placement-new'd in pconf: closes its descriptor
   }
   current = Boards{};
   return APR_SUCCESS;
@@ -49,32 +50,29 @@ apr_status_t release_boards(void*) {
 // reading through a read-only descriptor. Returns the error text, or "" on success.
 std::string make_board(Board& b, std::size_t threads) {
   const std::size_t bytes = scoreboard::board_bytes(threads);
-  const int fd = memfd_create("gantry-status", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return std::string("memfd_create: ") + std::strerror(errno);
-  auto fail = [fd](const std::string& step) {
-    const std::string text = step + ": " + std::strerror(errno);
-    close(fd);
-    return text;
-  };
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return fail("ftruncate");
-  void* init = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ScopedFd fd(memfd_create("gantry-status", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return std::string("memfd_create: ") + std::strerror(errno);
+  // On failure `fd` closes when this returns, after errno was read.
+  auto fail = [](const std::string& step) { return step + ": " + std::strerror(errno); };
+  if (ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) return fail("ftruncate");
+  void* init = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (init == MAP_FAILED) return fail("mmap");
   auto* board = new (init) scoreboard::ProcessBoard();
   for (std::size_t t = 0; t < threads; ++t) new (&scoreboard::thread_scores(board)[t]) scoreboard::ThreadScore();
   board->threads.store(static_cast<std::uint32_t>(threads));
   board->magic.store(scoreboard::kMagic);
   munmap(init, bytes);
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) return fail("sealing");
+  if (fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) return fail("sealing");
   // A read-only descriptor of the same memory: a mapping made from it can never be made
   // writable (mprotect refuses), so no Apache child can write a daemon's board.
-  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
   ScopedFd read_only(open(self.c_str(), O_RDONLY | O_CLOEXEC));
   if (read_only.get() < 0) return fail("opening " + self + " read-only");
   void* view = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, read_only.get(), 0);
   if (view == MAP_FAILED) return fail("mmap read-only");
   b.view = view;
   b.bytes = bytes;
-  b.fd = fd;
+  b.fd = std::move(fd);
   return "";
 }
 
@@ -108,7 +106,7 @@ bool create_status_boards(apr_pool_t* pconf, server_rec* s, const DaemonGenerati
 
 int status_board_fd(std::size_t slot, int cell) {
   const std::size_t i = slot * kCells + static_cast<std::size_t>(cell);
-  return i < current.count ? current.boards[i].fd : -1;
+  return i < current.count ? current.boards[i].fd.get() : -1;
 }
 
 StatusBoardView status_board(std::size_t slot, int cell) {
@@ -121,8 +119,7 @@ std::int64_t status_boards_created_us() { return current.created_us; }
 
 void close_status_board_fds() {
   for (std::size_t i = 0; i < current.count; ++i) {
-    Board& b = current.boards[i];
-    if (b.fd >= 0) close(b.fd), b.fd = -1;
+    current.boards[i].fd.reset();
   }
 }
 

@@ -106,15 +106,14 @@ void serve_one(const TemplateSetup& t, pid_t parent, std::vector<char>& buffer, 
   // The child inherits the mapping (MAP_SHARED); this process drops it after the fork.
   SlotPage* page = nullptr;
   if (got.fds.handover >= 0) {
-    page = map_launch_page(got.request, got.fds.handover);
-    std::erase(got.raw_fds, got.fds.handover);  // closed
+    page = map_launch_page(got.request, got.take(got.fds.handover));  // closes it
     got.fds.handover = -1;
   }
   LaunchGate gate;
   const pid_t self = getpid();
   const pid_t pid = t.api.fork_process(&clone_for_python, nullptr);
   if (pid == 0) {
-    close(t.control);
+    close(t.control);  // the template's socket, a plain int it holds for life: not the child's
     gate.pass();
     run_forked_daemon(got.request, got.fds, page, t.entry, t.preload, self);  // never returns
   }

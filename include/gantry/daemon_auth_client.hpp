@@ -3,9 +3,8 @@
 // protocol.hpp): WSGIAccessScript / WSGIAuthUserScript / WSGIAuthGroupScript with
 // process-group=.
 //
-//   int fd = /* connected to the group's socket */;
-//   DaemonAuthResult r = ask_daemon_auth(fd, secret, query, environ, timeout, request_log);
-//   close(fd);
+//   const ScopedFd fd(/* connected to the group's socket */);
+//   DaemonAuthResult r = ask_daemon_auth(fd.get(), secret, query, environ, timeout, request_log);
 //   if (!r.delivered) log(r.detail) and fail closed; else use r.reply
 //
 // The daemon's LOG frames (the script's traceback, wsgi.errors) go to `log` as they come.

@@ -2,9 +2,8 @@
 // The Apache end of the protocol: hands one request to a daemon process over a connected
 // socket and relays the daemon's answer into the Apache-side RequestChannel.
 //
-//   int fd = /* socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC) + connect, with connect-timeout */;
-//   ForwardResult r = forward_request(fd, secret, embedded_channel, limits);
-//   close(fd);
+//   const ScopedFd fd(/* socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC) + connect, with connect-timeout */);
+//   ForwardResult r = forward_request(fd.get(), secret, embedded_channel, limits);
 //   if (r.failure != ForwardFailure::none) log(r.detail);         // GANTRY03xx line
 //   if (!r.response_started && r.http_status() != 0) return r.http_status();
 //

@@ -3,6 +3,8 @@
 // owned descriptor can be returned from a function or kept in a container; release() hands
 // it on to code that takes ownership itself (an APR pool cleanup, a struct with its own
 // close path) without a window where nobody would close it.
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <utility>
@@ -37,5 +39,34 @@ class ScopedFd {
  private:
   int fd_ = -1;
 };
+
+// Both ends of a pipe or socket pair, owned. Empty ends (and errno set) when it failed.
+struct ScopedFdPair {
+  ScopedFd first;   // a pipe's read end
+  ScopedFd second;  // a pipe's write end
+  explicit operator bool() const noexcept { return first.valid() && second.valid(); }
+};
+
+// pipe2(flags).
+inline ScopedFdPair make_pipe(int flags) noexcept {
+  int fds[2];
+  if (::pipe2(fds, flags) != 0) return {};
+  return {ScopedFd(fds[0]), ScopedFd(fds[1])};
+}
+
+// socketpair(domain, type, 0).
+inline ScopedFdPair make_socket_pair(int domain, int type) noexcept {
+  int fds[2];
+  if (::socketpair(domain, type, 0, fds) != 0) return {};
+  return {ScopedFd(fds[0]), ScopedFd(fds[1])};
+}
+
+// For a descriptor kept as a plain int where a ScopedFd cannot live (a record in an APR
+// pool that outlives this module's code across a restart, a view shared with code that
+// consumes it): closes it if held and marks it so, so it is never closed twice.
+inline void close_held(int& fd) noexcept {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
 
 }  // namespace gantry

@@ -27,6 +27,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gantry/scoped_fd.hpp"
+
 namespace gantry {
 
 enum class CellState : std::uint32_t {
@@ -118,11 +120,12 @@ class SlotPages {
 
   bool ok() const { return base_ != nullptr; }
   std::size_t size() const { return count_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   SlotPage* page(std::size_t slot) const noexcept;
 
   // The mapping as plain data, for records that must outlive this object's code (a
-  // graceful restart unloads the module while old processes still note their exits here).
+  // graceful restart unloads the module while old processes still note their exits here):
+  // hence a plain int descriptor, closed by release(Raw&) only.
   struct Raw {
     char* base;
     std::size_t count;
@@ -141,7 +144,7 @@ class SlotPages {
  private:
   char* base_ = nullptr;
   std::size_t count_ = 0;
-  int fd_ = -1;
+  ScopedFd fd_;
 };
 
 }  // namespace gantry

@@ -3,14 +3,14 @@
 // connected with. The WSGI adapter runs against it exactly as against the embedded
 // channel. The forwarder (daemon_forwarder.hpp) is the other end.
 //
-//   int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+//   const ScopedFd fd(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
 //   try {
-//     SocketChannel channel(fd, secret, {.socket_timeout = 60s});   // HELLO + REQUEST
+//     SocketChannel channel(fd.get(), secret, {.socket_timeout = 60s});   // HELLO + REQUEST
 //     Outcome outcome = python->run_request(target, channel);
 //     channel.finish(outcome);                                      // END
 //   } catch (const protocol::ProtocolError& e) { log: a peer refused (bad secret...) }
 //     catch (const ChannelError& e) { log: the Apache child went away or timed out }
-//   close(fd);
+//   // fd closes at the end of its scope
 //
 // The channel does not own the descriptor. Threading: one request thread uses it.
 #include <chrono>

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <utility>
@@ -109,6 +110,60 @@ BOOST_AUTO_TEST_CASE(lives_in_a_vector_that_reallocates) {
     for (int raw : raws) BOOST_TEST(is_open(raw));
   }
   for (int raw : raws) BOOST_TEST(!is_open(raw));
+}
+
+BOOST_AUTO_TEST_CASE(make_pipe_owns_both_ends) {
+  int read_end, write_end;
+  {
+    gantry::ScopedFdPair pipe = gantry::make_pipe(O_CLOEXEC);
+    BOOST_REQUIRE(static_cast<bool>(pipe));
+    read_end = pipe.first.get();
+    write_end = pipe.second.get();
+    BOOST_TEST((::fcntl(read_end, F_GETFD) & FD_CLOEXEC) != 0);
+    char byte = 'x';
+    BOOST_TEST(::write(write_end, &byte, 1) == 1);  // first reads what second writes
+    byte = 0;
+    BOOST_TEST(::read(read_end, &byte, 1) == 1);
+    BOOST_TEST(byte == 'x');
+  }
+  BOOST_TEST(!is_open(read_end));
+  BOOST_TEST(!is_open(write_end));
+}
+
+BOOST_AUTO_TEST_CASE(make_socket_pair_owns_both_ends) {
+  int a, b;
+  {
+    gantry::ScopedFdPair pair = gantry::make_socket_pair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC);
+    BOOST_REQUIRE(static_cast<bool>(pair));
+    a = pair.first.get();
+    b = pair.second.get();
+    BOOST_TEST(a != b);
+    ScopedFd kept(pair.second.release());  // one end handed on: the other still closes
+    BOOST_TEST(!pair.second.valid());
+    pair.first.reset();
+    BOOST_TEST(!is_open(a));
+    BOOST_TEST(is_open(b));
+  }
+  BOOST_TEST(!is_open(b));
+}
+
+BOOST_AUTO_TEST_CASE(failed_pair_is_empty) {
+  const gantry::ScopedFdPair pair = gantry::make_socket_pair(-1, SOCK_STREAM);  // no such family
+  BOOST_TEST(!pair);
+  BOOST_TEST(!pair.first.valid());
+  BOOST_TEST(!pair.second.valid());
+}
+
+BOOST_AUTO_TEST_CASE(close_held_closes_once) {
+  int fd = open_null();
+  const int raw = fd;
+  gantry::close_held(fd);
+  BOOST_TEST(fd == -1);
+  BOOST_TEST(!is_open(raw));
+  const int other = open_null();  // likely the same number: a second call must not touch it
+  gantry::close_held(fd);
+  BOOST_TEST(is_open(other));
+  ::close(other);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
