@@ -444,7 +444,8 @@ class ApacheError(RuntimeError):
 class Apache:
     """One Apache httpd. `config` is the test's snippet; it may use the placeholders
     @ROOT@ (ServerRoot), @APPS@ (copy of tests/integration/apps), @STATE@ (a directory the
-    app, running as www-data, may write to) and @PORT@."""
+    app, running as www-data, may write to), @PORT@ and @ACCESS_LOG@ (the access log that
+    access_statuses() and wait_for_access() read)."""
 
     def __init__(self, config: str = "", *, mpm: str = "event", module: str | None = None,
                  log_level: str = "info", extra_modules: list[str] | None = None,
@@ -500,6 +501,7 @@ class Apache:
     # -- configuration -------------------------------------------------------------------
 
     def expand(self, text: str) -> str:
+        text = text.replace("@ACCESS_LOG@", self.ACCESS_LOG)
         return (text.replace("@ROOT@", str(self.root)).replace("@APPS@", str(self.apps))
                 .replace("@STATE@", str(self.state)).replace("@PORT@", str(self.port)))
 
@@ -850,6 +852,30 @@ class Apache:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {what} in error log; log was:\n"
                                      f"{self.log_text(since)}")
+            time.sleep(0.05)
+
+    # A test whose config has @ACCESS_LOG@ gets one "PATH STATUS" line per finished request.
+    # Apache writes it once the request is over (handler returned, last write done or
+    # failed): a positive sign that whatever the request would log is in the error log, to
+    # wait on before asserting that a line is absent.
+    ACCESS_LOG = 'CustomLog @ROOT@/logs/access.log "%U %>s"'
+
+    def access_statuses(self, url_path: str) -> list[int]:
+        """The statuses the access log recorded for `url_path` (no query string), in order."""
+        log = self.root / "logs" / "access.log"
+        lines = [ln.split() for ln in log.read_text().splitlines()] if log.exists() else []
+        return [int(ln[1]) for ln in lines if len(ln) == 2 and ln[0] == url_path]
+
+    def wait_for_access(self, url_path: str, count: int = 1,
+                        timeout: float = REQUEST_TIMEOUT) -> list[int]:
+        """Waits until the access log has `count` lines for `url_path`; returns their statuses."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.access_statuses(url_path)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} access log lines for {url_path}")
             time.sleep(0.05)
 
     # -- requests --------------------------------------------------------------------------

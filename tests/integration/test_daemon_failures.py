@@ -40,7 +40,7 @@ WSGIScriptAlias /queue @APPS@/daemon.wsgi process-group=queue application-group=
 WSGIScriptAlias /gone @APPS@/daemon.wsgi process-group=gone application-group=%{GLOBAL}
 WSGIScriptAlias /hdr @APPS@/daemon.wsgi process-group=hdr application-group=%{GLOBAL}
 WSGIScriptAlias /fdlimit @APPS@/daemon.wsgi process-group=fdlimit application-group=%{GLOBAL}
-CustomLog @ROOT@/logs/access.log "%U %>s"
+@ACCESS_LOG@
 SetEnv GANTRY_STATE @STATE@
 """
 apache = harness.server(CONFIG)
@@ -223,15 +223,7 @@ def test_oversized_header_is_500_naming_it(apache):
 
 def access_status(apache, url_path):
     """The status the access log recorded for the last request to `url_path`."""
-    log = apache.root / "logs" / "access.log"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = [ln.split() for ln in log.read_text().splitlines()] if log.exists() else []
-        found = [int(ln[1]) for ln in lines if len(ln) == 2 and ln[0] == url_path]
-        if found:
-            return found[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no access log line for {url_path}")
+    return apache.wait_for_access(url_path, timeout=5)[-1]
 
 
 @pytest.mark.gantry_only("mod_wsgi 4.9.4 has no frame limit to exceed")

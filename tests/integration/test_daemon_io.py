@@ -121,6 +121,7 @@ def test_content_type_does_not_choose_a_handler(apache):
 
 
 RST_CONFIG = """
+@ACCESS_LOG@
 WSGIDaemonProcess rst processes=1 threads=2 response-socket-timeout=1
 WSGIScriptAlias /r @APPS@/daemon.wsgi process-group=rst application-group=%{GLOBAL}
 """
@@ -133,11 +134,13 @@ def test_response_socket_timeout_gives_up_on_a_client_that_does_not_read(rst):
     response-socket-timeout (1 s here, Apache's Timeout is 20 s): the rest of the 64 MiB is
     never sent, and the group serves the next request."""
     import socket
-    import time
+    served = len(rst.access_statuses("/r/download"))
     with socket.create_connection(("127.0.0.1", rst.port), timeout=30) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         s.sendall(b"GET /r/download?mb=64 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        time.sleep(4)  # > response-socket-timeout, < Apache's Timeout 20
+        # Not reading until Apache has given up on this request (its access log line), which
+        # must be well before Apache's own Timeout (20 s).
+        rst.wait_for_access("/r/download", count=served + 1, timeout=12)
         received = 0
         while True:
             try:

@@ -11,6 +11,7 @@ import pytest
 import harness
 
 apache = harness.server("""
+@ACCESS_LOG@
 SetEnv GANTRY_STATE @STATE@
 WSGIScriptAlias /r @APPS@/response.wsgi
 """, files={"data/big.bin": os.urandom(3 * 1024 * 1024 + 17),
@@ -289,6 +290,7 @@ def test_file_wrapper_client_gone_midway_is_not_a_server_error(apache):
     the file bucket is only written when the end of the response is passed); the server
     goes on serving."""
     path = apache.root / "data" / "big.bin"
+    served = len(apache.access_statuses("/r/file-wrapper"))
     for attempt in range(12):
         with socket.create_connection(("127.0.0.1", apache.port), timeout=20) as s:
             s.sendall(f"GET /r/file-wrapper?path={path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -296,6 +298,7 @@ def test_file_wrapper_client_gone_midway_is_not_a_server_error(apache):
             if attempt % 2:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         # closed while the rest of the file is on its way (every other time with RST)
-    time.sleep(0.5)
+    # All 12 are over (each has its access log line, written after its handler's lines).
+    apache.wait_for_access("/r/file-wrapper", count=served + 12)
     assert "GANTRY0002" not in apache.log_text()
     assert apache.get("/r/list").status == 200
