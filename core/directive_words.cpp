@@ -102,4 +102,10 @@ bool split_option_word(std::string_view word, std::string_view* name, std::strin
   return true;
 }
 
+const char* option_value(const char* word, std::string_view name) {
+  std::string_view option, value;
+  if (!split_option_word(word, &option, &value) || option != name) return nullptr;
+  return word + name.size() + 1;
+}
+
 }  // namespace gantry

@@ -1,7 +1,7 @@
 // Every mod_wsgi directive, as data, and what each one does to the configuration.
 //
 // Apache calls one trampoline (run_directive) for every entry; it finds the spec through
-// cmd->info, checks the context, runs the spec's setter and turns a thrown DirectiveError
+// cmd->info, checks the context, runs the spec's setter and turns a thrown ConfigError
 // (or anything else) into the error string Apache prints for `apachectl -t`. Messages name
 // the directive, the offending value and the accepted form.
 #include "directives.hpp"
@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "config.hpp"
+#include "directive_args.hpp"
+#include "gantry/config_error.hpp"
 #include "gantry/directive_words.hpp"
 #include "gantry/value_parse.hpp"
 #include "gantry_hooks.h"
@@ -27,19 +29,7 @@
 namespace gantry::module {
 namespace {
 
-struct DirectiveError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// One id per kind of configuration mistake (docs/log-messages.md).
-constexpr const char* kBadValue = "GANTRY0003";
-constexpr const char* kUnknownOption = "GANTRY0004";
-constexpr const char* kMissingArgument = "GANTRY0005";
-constexpr const char* kBadRegex = "GANTRY0006";
-constexpr const char* kBadUrlPath = "GANTRY0007";
-constexpr const char* kBadGroupName = "GANTRY0008";
-constexpr const char* kUndefinedGroup = "GANTRY0009";
-constexpr const char* kDuplicateGroup = "GANTRY0015";
+// The ids shared with the other setters are in directive_args.hpp.
 constexpr const char* kAccessNotEnforced = "GANTRY0401";
 
 // Where a directive may appear. `global_only` directives are RSRC_CONF but refused inside
@@ -98,7 +88,7 @@ struct DirectiveSpec {
 };
 
 void Context::fail(const char* id, const std::string& message) const {
-  throw DirectiveError(std::string(id) + ": " + spec.name + ": " + message);
+  directive_fail(id, spec.name, message);
 }
 
 Flag Context::on_off() const {
@@ -108,10 +98,7 @@ Flag Context::on_off() const {
 }
 
 std::vector<const char*> Context::words(std::size_t positional) const {
-  std::vector<const char*> out;
-  for (const std::string& word : split_directive_words(spec.name, arg, positional))
-    out.push_back(copy(word));
-  return out;
+  return directive_words(cmd->pool, spec.name, arg, positional);
 }
 
 void Context::note_inert() const {
@@ -120,36 +107,6 @@ void Context::note_inert() const {
 }
 
 // "name=value" option split; returns false if `word` does not start with `name=`.
-bool option_value(const char* word, std::string_view name, const char** value) {
-  std::string_view option, rest;
-  if (!split_option_word(word, &option, &rest) || option != name) return false;
-  *value = word + name.size() + 1;
-  return true;
-}
-
-void check_group_spec(const Context& c, const char* what, const char* value) {
-  if (!*value) c.fail(kBadGroupName, std::string("empty ") + what + " name; give a name or %{GLOBAL}");
-  if (auto problem = group_spec_problem(value); !problem.empty())
-    c.fail(kBadGroupName, std::string("invalid ") + what + " '" + value + "': " + problem);
-}
-
-// process-group=NAME / application-group=NAME: checked and stored; false if `word` is
-// neither (the words come unquoted from Context::words()).
-bool group_option(const Context& c, const char* word, const char** process_group,
-                  const char** application_group) {
-  const char* value = nullptr;
-  if (option_value(word, "process-group", &value)) {
-    check_group_spec(c, "process group", value);
-    *process_group = value;
-  } else if (option_value(word, "application-group", &value)) {
-    check_group_spec(c, "application group", value);
-    *application_group = value;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 // ---- Script directives: leading words, then name=value options -------------------------
 //
 // WSGIScriptAlias(Match), WSGIImportScript, WSGIHandlerScript, WSGIDispatchScript and the
@@ -217,12 +174,10 @@ ScriptDirective parse_script_directive(const Context& c, std::size_t leading, un
     const char* value = words[i] + name.size() + 1;
     switch (known->option) {
       case kProcessGroupOption:
-        check_group_spec(c, "process group", value);
-        out.process_group = value;
+        out.process_group = checked_group(c.spec.name, "process group", value);
         break;
       case kApplicationGroupOption:
-        check_group_spec(c, "application group", value);
-        out.application_group = value;
+        out.application_group = checked_group(c.spec.name, "application group", value);
         break;
       case kCallableObjectOption:
         if (!*value) c.fail(kBadValue, "empty callable-object= value");
@@ -322,11 +277,8 @@ void add_daemon_process(const Context& c) {
   if (c.global().find_daemon_group(group.name))
     c.fail(kDuplicateGroup, "group name '" + group.name + "' is already declared by an earlier WSGIDaemonProcess");
 #if GANTRY_HAVE_DAEMON_OPTIONS
-  try {
-    group.options = gantry::parse_daemon_process(group.name, group.args);
-  } catch (const gantry::ConfigError& e) {
-    throw DirectiveError(e.what());  // already names its GANTRY id, directive and option
-  }
+  // A ConfigError from here already names its GANTRY id, directive and option.
+  group.options = gantry::parse_daemon_process(group.name, group.args);
 #endif
   c.global().daemon_groups.push_back(std::move(group));
 }
@@ -428,7 +380,7 @@ const AuthScript* auth_script(const Context& c) {
   auto* script = new (apr_pcalloc(c.cmd->pool, sizeof(AuthScript))) AuthScript();
   script->path = words[0];
   for (std::size_t i = 1; i < words.size(); ++i) {
-    if (!group_option(c, words[i], &script->process_group, &script->application_group))
+    if (!group_option(c.spec.name, words[i], &script->process_group, &script->application_group))
       c.fail(kUnknownOption, std::string("unknown option '") + words[i] +
              "'; accepted: application-group=NAME, process-group=NAME");
   }
@@ -454,9 +406,9 @@ void inert_telemetry_service(const Context& c) {
   const auto words = c.words();
   if (words.empty() || words.size() > 2 || std::string_view(words[0]).substr(0, 6) != "unix:/")
     c.fail(kBadValue, "expected: WSGITelemetryService unix:/path/to/socket [interval=SECONDS]");
-  const char* value = nullptr;
   if (words.size() == 2) {
-    const auto interval = option_value(words[1], "interval", &value) ? gantry::parse_decimal(value) : std::nullopt;
+    const char* value = option_value(words[1], "interval");
+    const auto interval = value ? gantry::parse_decimal(value) : std::nullopt;
     if (!interval || *interval < 0.5)
       c.fail(kBadValue, std::string("invalid option '") + words[1] + "'; accepted: interval=SECONDS, at least 0.5");
   }
@@ -515,14 +467,12 @@ constexpr DirectiveSpec kDirectives[] = {
   {"WSGIApplicationGroup", TAKE1, Where::server_or_dir, Support::implemented,
    "Application interpreter group.",
    [](const Context& c) {
-     check_group_spec(c, "application group", c.arg);
-     c.dir->application_group = c.arg;
+     c.dir->application_group = checked_group(c.spec.name, "application group", c.arg);
    }},
   {"WSGIProcessGroup", TAKE1, Where::server_or_dir, Support::implemented,
    "Name of the WSGI process group.",
    [](const Context& c) {
-     check_group_spec(c, "process group", c.arg);
-     c.dir->process_group = c.arg;
+     c.dir->process_group = checked_group(c.spec.name, "process group", c.arg);
    }},
   {"WSGIDaemonProcess", RAW_ARGS, Where::server, Support::implemented,
    "Specify details of daemon processes to start.", add_daemon_process},

@@ -39,4 +39,8 @@ std::vector<std::string> split_directive_words(std::string_view directive, std::
 // has no '=' or nothing before it.
 bool split_option_word(std::string_view word, std::string_view* name, std::string_view* value);
 
+// The value of option word `word` ("process-group=g" -> "g", pointing into `word`) when it
+// is option `name`; null when it is another option or not an option word.
+const char* option_value(const char* word, std::string_view name);
+
 }  // namespace gantry

@@ -83,6 +83,16 @@ BOOST_AUTO_TEST_CASE(equals_inside_a_quoted_value_is_kept) {
   BOOST_TEST(value.empty());
 }
 
+BOOST_AUTO_TEST_CASE(option_value_names_one_option) {
+  const char* word = "process-group=a=b";
+  BOOST_TEST(gantry::option_value(word, "process-group") == word + 14);  // "a=b", in place
+  BOOST_TEST(std::string_view(gantry::option_value("application-group=", "application-group")).empty());
+  BOOST_TEST(gantry::option_value("process-group=g", "process") == nullptr);  // not a prefix match
+  BOOST_TEST(gantry::option_value("process-groupx=g", "process-group") == nullptr);
+  BOOST_TEST(gantry::option_value("process-group", "process-group") == nullptr);  // no '='
+  BOOST_TEST(gantry::option_value("=g", "") == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(quotes_inside_an_unquoted_value_are_literal) {
   // Only a quote right after the first '=' opens a quoted value; later ones are text.
   BOOST_TEST(daemon("g display-name=it's") == (Words{"g", "display-name=it's"}));
