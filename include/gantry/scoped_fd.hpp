@@ -3,6 +3,19 @@
 // owned descriptor can be returned from a function or kept in a container; release() hands
 // it on to code that takes ownership itself (an APR pool cleanup, a struct with its own
 // close path) without a window where nobody would close it.
+//
+// Every descriptor Gantry owns lives in one (in a daemon process, in a fork_guard::GuardedFd
+// when a fork must not keep it). Plain ints remain only where an owner cannot have a
+// destructor, each commented where it is:
+//   - records that outlive this module's code across a restart (the spawner's state in the
+//     process pool, SlotPages::Raw of retired generations): close_held() below;
+//   - descriptors held for the life of a process and never closed (the daemon's statm
+//     reader and fork_guard's inert pipe end; the spawner's and a template's control
+//     sockets, closed by number in the processes they clone);
+//   - descriptors handed to APR (a request pool cleanup closes a file bucket's copy);
+//   - the sweeps that close what a new process inherited, by number (/proc/self/fd);
+//   - views that only name a descriptor someone else owns (LaunchDescriptors, the frame
+//     reader's and writer's socket, DaemonRunSpec::listen_fd).
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
