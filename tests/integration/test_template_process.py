@@ -119,6 +119,39 @@ def test_forked_processes_do_not_inherit_the_templates_descriptors(apache):
     assert "gantry-slots" not in maps, maps
 
 
+def unix_socket_inodes():
+    """The inodes of every unix socket on this machine, as socket:[INODE] links name them."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        return {f"socket:[{line.split()[6]}]" for line in f}
+
+
+def test_apache_children_hold_none_of_the_parents_daemon_descriptors(apache):
+    """Only Apache's parent asks for processes and only daemon processes accept: an Apache
+    child keeps none of the groups' listening sockets, the templates' or the spawner's
+    control sockets (all unix sockets of the parent), the slot pages or the writable
+    status boards (memfds) - it drops them when it starts (daemon_child_init)."""
+    assert apache.get("/one").status == 200  # a child is up and has served
+    command = daemon_procs.cmdline(apache.pid)
+    children = [p for p in apache.child_pids() if daemon_procs.cmdline(p) == command]
+    assert children
+    held = set(descriptors(apache.pid))
+    parents_unix = held & unix_socket_inodes()
+    assert len(parents_unix) >= 4 + 1, held  # 4 groups' listeners, the templates, the spawner
+    assert any("gantry-slots" in d for d in held) and any("gantry-status" in d for d in held), held
+
+    def keeps_some(pid):
+        mine = set(descriptors(pid))
+        return (parents_unix & mine) or any(d.startswith("/memfd:gantry") for d in mine)
+
+    # A child the MPM is forking right now holds them until its child_init: each must drop
+    # them within the deadline; one that keeps them keeps them for good.
+    deadline = time.monotonic() + 10
+    while (keeping := [p for p in children if os.path.exists(f"/proc/{p}") and keeps_some(p)]):
+        assert time.monotonic() < deadline, {p: sorted(descriptors(p)) for p in keeping}
+        time.sleep(0.05)
+
+
 def test_children_share_the_templates_pages(apache):
     for path in ("/one", "/four"):
         apache.get_json(path)
