@@ -173,11 +173,21 @@ def sanitizer_env(module: Path, report_dir: Path) -> dict[str, str] | None:
     return env
 
 
-def log_problems(text: str, allowed_ids: set[str]) -> list[str]:
+# The parent's line for an MPM child that died of a signal (AH00052 "child pid N exit signal
+# Segmentation fault (11)"): the one crash a test may cause on purpose
+# (@pytest.mark.allow_child_crash, conftest.py).
+CHILD_CRASH = re.compile(r"AH00052: child pid (\d+) exit signal ")
+
+
+def log_problems(text: str, allowed_ids: set[str],
+                 excused: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Lines that fail any test: crashes, and GANTRY ids at error level or above that the
-    test did not declare."""
+    test did not declare. `excused`: raw lines of child crashes a test caused on purpose
+    and counted (conftest's allow_child_crash), not problems."""
     problems = []
     for line in parse_log(text):
+        if line.raw in excused:
+            continue
         if any(marker in line.raw for marker in CRASH_MARKERS):
             problems.append(line.raw)
             continue
@@ -482,6 +492,8 @@ class Apache:
         self.sanitizer_dir.mkdir()
         os.chmod(self.sanitizer_dir, 0o777)
         self._reported: set[str] = set()
+        # Child-crash lines a test caused on purpose and accounted for (allow_child_crash).
+        self.excused: set[str] = set()
         (self.root / "mime.types").write_text("text/html html\ntext/plain txt\n")
         self.conf = self.root / "httpd.conf"
         self.error_log = self.root / "logs" / "error.log"
@@ -658,22 +670,26 @@ class Apache:
         allowed = self.allowed_ids if allowed is None else allowed
         reports = self.sanitizer_reports(new_only=since > 0)
         if reports:
-            return reports + log_problems(self.log_text(since), allowed)
+            return reports + log_problems(self.log_text(since), allowed, self.excused)
         text = self.log_text(since)
         cut = None
         if self.module == "mod_wsgi" and self._exit_offset is not None:
             cut = max(0, self._exit_offset - since)
         if cut is None or cut >= len(text.encode()):
-            return log_problems(text, allowed)
+            return log_problems(text, allowed, self.excused)
         raw = text.encode()
         before = raw[:cut].decode("utf-8", "replace")
         after = raw[cut:].decode("utf-8", "replace")
-        tolerated = log_problems(after, allowed)
+        tolerated = log_problems(after, allowed, self.excused)
         if tolerated:
             import warnings
             warnings.warn("mod_wsgi (reference) crashed in exiting children:\n"
                           + "\n".join(tolerated))
-        return log_problems(before, allowed)
+        return log_problems(before, allowed, self.excused)
+
+    def child_crashes(self, since: int = 0) -> list[LogLine]:
+        """The parent's lines for MPM children that died of a signal, after offset `since`."""
+        return [ln for ln in self.log_lines(since) if CHILD_CRASH.search(ln.raw)]
 
     def graceful(self, timeout: float = 10.0) -> None:
         """SIGUSR1: graceful restart; returns once the new generation serves: the parent
