@@ -459,7 +459,8 @@ class Apache:
     def __init__(self, config: str = "", *, mpm: str = "event", module: str | None = None,
                  log_level: str = "info", extra_modules: list[str] | None = None,
                  load_wsgi: bool = True, name: str = "apache",
-                 files: dict[str, str | bytes] | None = None, mode: str = "embedded"):
+                 files: dict[str, str | bytes] | None = None, mode: str = "embedded",
+                 extra_env: dict[str, str] | None = None):
         if mpm not in MPM_CONFIG:
             raise ValueError(f"unknown MPM {mpm!r}")
         if mode not in ("embedded", "daemon"):
@@ -471,6 +472,8 @@ class Apache:
         self.extra_modules = extra_modules or []
         self.load_wsgi = load_wsgi
         self.snippet = config
+        # Added to apache2's environment; an LD_PRELOAD comes after a sanitizer's runtime.
+        self.extra_env = dict(extra_env or {})
         self.allowed_ids: set[str] = set(CURRENT_ALLOWED_IDS)
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
@@ -594,9 +597,15 @@ class Apache:
 
     def env(self) -> dict[str, str] | None:
         """The environment apache2 runs with (None: this process's own)."""
-        if self.module != "gantry" or not self.load_wsgi:
-            return None
-        return sanitizer_env(gantry_module_path(), self.sanitizer_dir)
+        base = None
+        if self.module == "gantry" and self.load_wsgi:
+            base = sanitizer_env(gantry_module_path(), self.sanitizer_dir)
+        if not self.extra_env:
+            return base
+        env = dict(base or os.environ)
+        for key, value in self.extra_env.items():
+            env[key] = f"{env[key]}:{value}" if key == "LD_PRELOAD" and env.get(key) else value
+        return env
 
     def sanitizer_reports(self, new_only: bool) -> list[str]:
         """The sanitizer reports written so far (only those not returned before, with
