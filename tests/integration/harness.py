@@ -975,13 +975,16 @@ def running(apache: "Apache", prepare=None):
         apache.cleanup()
 
 
-def server(config: str, **kw):
+def server(config: str, only_mpm: tuple[str, str] | None = None, **kw):
     """A module-scoped pytest fixture: one Apache with `config` per MPM and mode (embedded,
-    daemon: see MODES), shared by the tests of the module that use it."""
+    daemon: see MODES), shared by the tests of the module that use it. `only_mpm`: (MPM,
+    why) - the tests run under that MPM alone, skipped under the others with `why`."""
     import pytest
 
     @pytest.fixture(scope="module")
     def _server(mpm, mode):
+        if only_mpm and mpm != only_mpm[0]:
+            pytest.skip(only_mpm[1])
         with running(Apache(config, mpm=mpm, mode=mode, **kw)) as apache:
             yield apache
     # A config that declares its own daemon groups has chosen where its apps run: it is

@@ -12,7 +12,6 @@ Scaled from the checklist's 200 requests on a backlog of 8: what overflows is th
 kernel limit whatever the numbers, and 5 requests keep it inside the small Apaches the tests
 run (8 event workers; prefork raised to 10 children here so the other group has some).
 """
-import time
 
 import pytest
 

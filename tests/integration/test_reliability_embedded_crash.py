@@ -11,7 +11,6 @@ Each MPM runs two children here so that another child exists to keep serving: pr
 children serve one request each, and under the event MPM a crash takes the child's other
 threads with it (they share the process), so the held request is kept off the crashing child
 (the app refuses to crash on the held request's process: `/crash?spare=PID`)."""
-import json
 import time
 
 import pytest

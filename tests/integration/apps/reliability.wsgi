@@ -10,11 +10,15 @@
 #                        exception's type and text) to $GANTRY_STATE/body-T,
 #                        and answers it; with &uncaught=1 the read's exception is left to
 #                        the adapter
+#   /sha                 reads the body in 1 MiB pieces, never holding it whole; JSON: length,
+#                        sha256, pid, and how much the process's peak RSS (VmHWM) grew
 #   /download?tag=T&mb=N  N MiB in 64 KiB blocks through the write() callable; writes what
 #                        happened (JSON: bytes written, or the exception) to
 #                        $GANTRY_STATE/download-T
 #   /raise               raises, with this file's path and a marker in the message
 #   /kill9               SIGKILL to its own process before any response (daemon mode)
+#   /ctype?t=TOKEN       answers TOKEN with a Content-Type built from it
+#                        (text/x-TOKEN; charset=...), a header made anew for each request
 #   /crash?spare=PID     embedded mode: a real SIGSEGV of the process (ctypes reads address
 #                        0; 409 instead on process PID), without a core file (RLIMIT_CORE
 #                        lowered first: a test crash must not write a core of an Apache
@@ -48,6 +52,25 @@ def _read_body(environ):
     except Exception as e:  # what the test wants to see is the type the app got
         return {"error": type(e).__name__, "is_oserror": isinstance(e, OSError),
                 "text": str(e)}
+
+
+def _peak_rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def _hash_body(environ):
+    before = _peak_rss_kib()
+    h, length = hashlib.sha256(), 0
+    stream = environ["wsgi.input"]
+    while True:
+        piece = stream.read(1024 * 1024)
+        if not piece:
+            break
+        h.update(piece)
+        length += len(piece)
+    return {"length": length, "sha256": h.hexdigest(),
+            "peak_rss_growth_kib": _peak_rss_kib() - before}
 
 
 def _crash():
@@ -101,6 +124,14 @@ def application(environ, start_response):
         raise RuntimeError(f"SECRET-DETAIL from {__file__}")
     elif path == "/kill9":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif path == "/ctype":
+        token = query["t"]
+        body = token.encode()
+        start_response("200 OK", [("Content-Type", f"text/x-{token}; charset={token}-cs"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+    elif path == "/sha":
+        info.update(_hash_body(environ))
     elif path == "/download":
         return _download(environ, start_response, query)
     elif path == "/crash":
