@@ -50,13 +50,7 @@ try:
                 lat.append((ts(l2) - ts(l)) * 1000)
                 break
     spawners = [p for p in a.child_pids() if daemon_procs.cmdline(p) == "(gantry-spawner)"]
-    def rollup(pid):
-        out = {}
-        for line in open(f"/proc/{pid}/smaps_rollup"):
-            k, _, v = line.partition(":")
-            if v.strip().endswith("kB"):
-                out[k] = int(v.split()[0])
-        return out
+    rollup = daemon_procs.smaps_rollup
     print(f"lazy={LAZY} module={harness.gantry_module_path()}")
     print(f"spawn/fork in parent: n={len(spawn)} median={statistics.median(spawn)} us p90={sorted(spawn)[int(len(spawn)*0.9)]} us max={max(spawn)} us")
     print(f"recycle decision -> next process ready: n={len(lat)} median={statistics.median(lat):.1f} ms p90={sorted(lat)[int(len(lat)*0.9)]:.1f} ms")

@@ -41,12 +41,7 @@ STATUSES: dict = {}  # what the failed requests got, for the report
 
 
 def rollup(pid: int) -> dict[str, int]:
-    out = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                out[key] = int(value.split()[0])
+    out = daemon_procs.smaps_rollup(pid)
     return {"rss": out["Rss"], "pss": out["Pss"], "uss": out["Private_Clean"] + out["Private_Dirty"]}
 
 

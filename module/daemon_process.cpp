@@ -534,8 +534,10 @@ struct OwnLaunch {
   LaunchDescriptors fds;
   DaemonOptions options;
   SlotHandover* handover = nullptr;
-  // `mapped`: the page the template mapped for it before the fork (fds.handover is then -1).
-  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr)
+  // `mapped`, `board`: the page and the scoreboard the template mapped for it before the
+  // fork (fds.handover and fds.scoreboard are then -1).
+  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr,
+            scoreboard::BoardWriter* board = nullptr)
       : fds(given) {
     take_launch(launch, fds);
     if (fds.table >= 0) close(fds.table);  // not sent any more; never kept if it were
@@ -548,8 +550,10 @@ struct OwnLaunch {
       own_board = scoreboard::BoardWriter::attach(fds.scoreboard);
       close(fds.scoreboard);
       fds.scoreboard = -1;
-      if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
+    } else {
+      own_board = board;
     }
+    if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
     // The parent parsed these words already; the same parser gives the same options.
     options = parse_daemon_process(launch.group, launch.option_words);
     handover = launch.keeps_standby ? &own_page->handover : nullptr;
@@ -620,9 +624,10 @@ SlotPage* map_launch_page(const spawn::LaunchRequest& launch, int pages_fd) noex
 }
 
 void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* page,
-                       DaemonMain entry, bool preloaded, pid_t template_pid) noexcept {
+                       scoreboard::BoardWriter* board, DaemonMain entry, bool preloaded,
+                       pid_t template_pid) noexcept {
   try {
-    OwnLaunch own(launch, given, page);
+    OwnLaunch own(launch, given, page, board);
     const Context c{ap_server_conf, launch, own.options, launch.process_index};
     LaunchDescriptors& fds = own.fds;
     SlotHandover* handover = own.handover;

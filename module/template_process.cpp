@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon_process.hpp"
+#include "gantry/scoreboard_writer.hpp"
 #include "launch_gate.hpp"
 #include "launch_receiver.hpp"
 #include "process_clone.hpp"
@@ -110,15 +111,25 @@ void serve_one(const TemplateSetup& t, pid_t parent, std::vector<char>& buffer, 
     std::erase(got.raw_fds, got.fds.handover);  // closed
     got.fds.handover = -1;
   }
+  // Its status scoreboard too: each process writes its own board only (issue 12), and the
+  // template keeps no writable descriptor of one while application code can run here.
+  scoreboard::BoardWriter* board = nullptr;
+  if (got.fds.scoreboard >= 0) {
+    board = scoreboard::BoardWriter::attach(got.fds.scoreboard);
+    close(got.fds.scoreboard);
+    std::erase(got.raw_fds, got.fds.scoreboard);
+    got.fds.scoreboard = -1;
+  }
   LaunchGate gate;
   const pid_t self = getpid();
   const pid_t pid = t.api.fork_process(&clone_for_python, nullptr);
   if (pid == 0) {
     close(t.control);
     gate.pass();
-    run_forked_daemon(got.request, got.fds, page, t.entry, t.preload, self);  // never returns
+    run_forked_daemon(got.request, got.fds, page, board, t.entry, t.preload, self);  // never returns
   }
   if (page) munmap(page, SlotPages::stride());
+  scoreboard::BoardWriter::detach(board);
   const int error = pid < 0 ? errno : 0;
   send_launch_reply(t.control, pid > 0 ? spawn::SpawnStatus::started : spawn::SpawnStatus::clone_failed,
                     pid > 0 ? pid : 0, error);

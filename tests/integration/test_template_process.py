@@ -55,16 +55,6 @@ def template_pid(apache, group, wait=10.0):
         time.sleep(0.05)
 
 
-def rollup(pid):
-    out = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                out[key] = int(value.split()[0])
-    return out
-
-
 def serving_pids(apache, group, count, wait=15.0):
     deadline = time.monotonic() + wait
     while True:
@@ -119,12 +109,24 @@ def test_forked_processes_do_not_inherit_the_templates_descriptors(apache):
     assert "gantry-slots" not in maps, maps
 
 
+def test_the_template_holds_no_other_process_memory_while_application_code_runs(apache):
+    # preload=On: the application's before-fork hook runs in the template, as it forks the
+    # process that now serves (which inherited what the hook saw). By then the template has
+    # mapped that process's own slot page and status scoreboard and closed their
+    # descriptors: nothing there reaches another slot's page or another process's board.
+    got = apache.get_json("/pre")
+    assert got["import_pid"] != got["pid"]
+    held = got["fds_at_fork"]
+    assert held, got
+    assert not any("gantry-slots" in d or "gantry-status" in d for d in held), held
+
+
 def test_children_share_the_templates_pages(apache):
     for path in ("/one", "/four"):
         apache.get_json(path)
     one = serving_pids(apache, "one", 1)
     four = serving_pids(apache, "four", 4)
-    figures = {pid: rollup(pid) for pid in one + four}
+    figures = {pid: daemon_procs.smaps_rollup(pid) for pid in one + four}
     for pid, r in figures.items():
         shared = r["Shared_Clean"] + r["Shared_Dirty"]
         # Python's start-up state is the template's: most of the process is shared, and a
