@@ -478,7 +478,15 @@ void die_with_apache(const Context& c, int sig) {
   std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
   spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
   if (handover) {
-    spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
+    spec.hand_over = [handover, cell = own_cell, s = c.s, index = c.index, group = c.name()] {
+      // The moment a recycle takes effect: the standby's GANTRY0203 tells how long it took
+      // to serve (bench/spawner_latency.py). Debug: one line per recycle is enough at info.
+      ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                   "GANTRY0671: daemon process %u of group '%s' (pid %ld) hands its socket over to"
+                   " its standby",
+                   index, group.c_str(), static_cast<long>(getpid()));
+      handover->hand_over(cell);
+    };
     spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
   }
   exit_daemon(entry(spec));
