@@ -152,12 +152,15 @@ bool GroupTemplate::take_ready(int timeout_ms) {
   ready_ = true;
   stuck_ = 0;
   ready_at_ = apr_time_now();
+  const MemoryRollup memory = publish(true);
+  constexpr double kMiB = 1024.0 * 1024.0;
   ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_,
                "GANTRY0660: daemon group '%s': template process (pid %ld) ready %.0f ms after its"
-               " launch; the group's processes are forked from it",
-               group_.c_str(), static_cast<long>(pid_),
-               static_cast<double>(ready_at_ - started_) / 1000.0);
-  publish(true);
+               " launch, RSS %.1f MiB, PSS %.1f MiB, USS %.1f MiB; the group's processes are forked"
+               " from it",
+               group_.c_str(), static_cast<long>(pid_), static_cast<double>(ready_at_ - started_) / 1000.0,
+               static_cast<double>(memory.rss) / kMiB, static_cast<double>(memory.pss) / kMiB,
+               static_cast<double>(memory.uss) / kMiB);
   return true;
 }
 
@@ -235,8 +238,7 @@ void GroupTemplate::forget() {
   publish(false);
 }
 
-void GroupTemplate::publish(bool sample) {
-  if (!record_) return;
+MemoryRollup GroupTemplate::publish(bool sample) {
   TemplateSnapshot snap;
   snap.pid = pid_;
   snap.ready = ready_;
@@ -247,7 +249,8 @@ void GroupTemplate::publish(bool sample) {
     snap.memory = read_smaps_rollup(pid_);
     snap.sampled_us = sampled_at_ = apr_time_now();
   }
-  record_->write(snap);
+  if (record_) record_->write(snap);
+  return snap.memory;
 }
 
 void GroupTemplate::replace() {

@@ -83,7 +83,8 @@ class GroupTemplate {
   apr_interval_time_t ready_limit() const;
   void stop_if_stuck(apr_time_t now);
   void forget();
-  void publish(bool sample);
+  // Shows it in the status table; `sample`: reads its memory first (returned).
+  MemoryRollup publish(bool sample);
 };
 
 }  // namespace gantry::module

@@ -5,6 +5,7 @@
 #include <http_main.h>
 
 #include <dirent.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -157,6 +158,10 @@ void serve_template(const TemplateSetup& t) noexcept {
     // frozen, the collector in each process does not touch - and so copy - their pages.
     if (t.preload) preload_scripts(t);
     else t.api.freeze_heap();
+    // What start-up and the imports freed goes back to the kernel now: pages that would
+    // otherwise stay in the template, shared with every process and copied by whichever
+    // reuses them first (bench/results/template.md has the figures).
+    malloc_trim(0);
     std::vector<char> buffer(spawn::kMaxLaunch + 1);
     send_launch_reply(t.control, spawn::SpawnStatus::ready, getpid(), 0);
     bool warned = false;
