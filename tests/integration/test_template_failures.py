@@ -19,10 +19,12 @@ WSGIDaemonProcess hang display-name=%{GROUP} processes=1 threads=2 preload=On ma
 WSGIDaemonProcess hang2 display-name=%{GROUP} processes=1 threads=2 preload=On
 WSGIDaemonProcess crash display-name=%{GROUP} processes=1 threads=2 preload=On maximum-requests=3
 WSGIDaemonProcess good display-name=%{GROUP} processes=1 threads=2
+WSGIDaemonProcess stuckall display-name=%{GROUP} processes=1 threads=2 preload=On socket-timeout=3
 WSGIScriptAlias /hang2 @ROOT@/app/app.wsgi process-group=hang2 application-group=%{GLOBAL}
 WSGIScriptAlias /hang @ROOT@/app/app.wsgi process-group=hang application-group=%{GLOBAL}
 WSGIScriptAlias /crash @ROOT@/app/app.wsgi process-group=crash application-group=%{GLOBAL}
 WSGIScriptAlias /good @ROOT@/app/app.wsgi process-group=good application-group=%{GLOBAL}
+WSGIScriptAlias /stuckall @ROOT@/app/app.wsgi process-group=stuckall application-group=%{GLOBAL}
 <Directory @ROOT@/app>
   Require all granted
 </Directory>
@@ -34,15 +36,16 @@ STARTUP_WAIT = 30
 READY_LIMIT = 30
 
 # GANTRY0670: a stuck template stopped; GANTRY0661: a template died (the stuck ones are
-# killed, the crashing one exits).
-pytestmark.append(pytest.mark.log_ids("GANTRY0661", "GANTRY0670"))
+# killed, the crashing one exits); GANTRY0073: a request to the group whose every process
+# is stuck at import.
+pytestmark.append(pytest.mark.log_ids("GANTRY0661", "GANTRY0670", "GANTRY0073"))
 
 started_at = {}
 
 
 def prepare(apache):
     apache.add_file("app/app.wsgi", (apache.apps / "template_trouble.wsgi").read_text())
-    for marker in ("hang.hang", "hang2.hang", "crash.crash"):
+    for marker in ("hang.hang", "hang2.hang", "crash.crash", "stuckall.hangall"):
         apache.add_file(f"app/{marker}", "")
     started_at[apache.mpm] = time.monotonic()
 
@@ -86,6 +89,20 @@ def test_a_group_serves_without_its_stuck_or_crashing_template(apache):
         got = apache.get_json(f"/{group}")
         assert got["group"] == group
         assert got["started"] == [0], got  # started through the spawner, imported by itself
+
+
+def test_a_group_stuck_at_import_everywhere_answers_504_and_says_so(apache):
+    # The import waits in the daemon process too: no thread ever accepts, the request gets
+    # socket-timeout's 504, and the line says the process is still starting - look at import.
+    assert get_when_up(apache, "/good", started_at[apache.mpm] + 3 * STARTUP_WAIT).status == 200
+    since = apache.log_size()
+    began = time.monotonic()
+    r = apache.get("/stuckall")
+    assert r.status == 504, r.text
+    assert time.monotonic() - began < 3 + 10
+    line = apache.wait_for_line(lambda ln: ln.gantry_id == "GANTRY0073" and "'stuckall'" in ln.message, since,
+                                what="the 504's line")
+    assert "still starting (Python, or the import of its preloaded scripts)" in line.message, line.raw
 
 
 def wait_for_ready_template(apache, group, since, timeout):

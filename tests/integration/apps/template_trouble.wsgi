@@ -1,6 +1,7 @@
 """App for test_template_failures.py: misbehaves at import in its group's template only -
 never in a daemon process - while a marker file next to it exists: GROUP.hang makes the
-template's import wait until it is gone, GROUP.crash makes it exit. Processes started without a
+template's import wait until it is gone, GROUP.crash makes it exit; GROUP.hangall makes
+every process's import wait, the template's and the daemon processes' alike. Processes started without a
 template serve it normally; a test removes the marker to see the group recover."""
 import json
 import os
@@ -15,6 +16,8 @@ with open("/proc/self/cmdline", "rb") as f:
 
 while IN_TEMPLATE and os.path.exists(os.path.join(HERE, GROUP + ".hang")):
     time.sleep(0.1)  # an import waiting for something (a database...) until it is back
+while os.path.exists(os.path.join(HERE, GROUP + ".hangall")):
+    time.sleep(0.1)
 if IN_TEMPLATE and os.path.exists(os.path.join(HERE, GROUP + ".crash")):
     os._exit(70)
 
