@@ -7,16 +7,15 @@ under load) and graceful restarts fail no request."""
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import daemon_procs
 import harness
 import lifecycle_load
+import syscall_trace
 
 pytestmark = [pytest.mark.embedded_only, pytest.mark.gantry_only]  # templates are Gantry's own
 
@@ -249,10 +248,6 @@ def spawner_pid(apache) -> int:
     return int(started[-1])
 
 
-def traced(pid: int) -> bool:
-    return "TracerPid:\t0\n" not in Path(f"/proc/{pid}/status").read_text()
-
-
 @pytest.mark.log_ids("GANTRY0661")
 def test_a_new_template_closes_each_inherited_descriptor_once(apache):
     """The spawner's child (here a replacement template, and what it forks) closes each
@@ -260,23 +255,12 @@ def test_a_new_template_closes_each_inherited_descriptor_once(apache):
     would close whatever took that number meanwhile."""
     spawner = spawner_pid(apache)
     out = apache.root / f"strace-close-{time.monotonic_ns()}.out"
-    tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=close", "-o", str(out),
-                               "-p", str(spawner)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while not traced(spawner):
-            assert tracer.poll() is None, tracer.stderr.read()
-            assert time.monotonic() < deadline, "strace did not attach within 10 s"
-            time.sleep(0.02)
+    with syscall_trace.tracing([spawner], "close", out):
         since = apache.log_size()
         old = template_pid(apache, "one")
         os.kill(old, signal.SIGKILL)
         apache.wait_for_log(r"GANTRY0660: daemon group 'one': template process \(pid \d+\) ready",
                             since, timeout=20)
-    finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(timeout=10)
     calls = out.read_text()
     assert "close(" in calls, "strace saw no close() of the new template"
     assert "EBADF" not in calls, [line for line in calls.splitlines() if "EBADF" in line]
