@@ -76,6 +76,7 @@ std::size_t ApacheChannel::read(char* buffer, std::size_t size) {
       // AP_FILTER_ERROR: HTTP_IN has already sent its error page (400 bad chunking, 413
       // over LimitRequestBody) down the output filters, EOS included.
       if (rv == AP_FILTER_ERROR) reject_body(DONE);
+      body_timed_out_ = APR_STATUS_IS_TIMEUP(rv);
       throw input_error(rv);
     }
     std::size_t got = 0;
@@ -100,6 +101,7 @@ std::size_t ApacheChannel::read(char* buffer, std::size_t size) {
       if (rv != APR_SUCCESS) {
         apr_brigade_cleanup(in_);
         input_done_ = true;
+        body_timed_out_ = APR_STATUS_IS_TIMEUP(rv);
         throw input_error(rv);
       }
       const std::size_t n = std::min<std::size_t>(length, size - got);

@@ -76,6 +76,13 @@ class ApacheChannel final : public RequestChannel {
   // return, whatever the application did: DONE when Apache already answered, else the
   // status to answer with; 0 while the body was not refused.
   int rejected_body_status() const { return rejected_body_status_; }
+  // What to answer for an application that failed before its response started: 408 when
+  // reading the request body timed out (mod_reqtimeout's body=, Timeout) - the client did
+  // not send its request in time, as Apache itself answers then and mod_wsgi's daemon mode
+  // does - else 500. An application that caught the timeout and answered keeps its answer.
+  int app_failure_status() const {
+    return body_timed_out_ ? HTTP_REQUEST_TIME_OUT : HTTP_INTERNAL_SERVER_ERROR;
+  }
 
  private:
   void pass(apr_bucket* bucket);  // appends and sends `bucket` (may be null: just send)
@@ -103,6 +110,7 @@ class ApacheChannel final : public RequestChannel {
   bool sendfile_ = false;
   int overridden_status_ = 0;    // set: everything of the response is dropped
   int rejected_body_status_ = 0;  // see rejected_body_status()
+  bool body_timed_out_ = false;   // a read of the request body timed out (app_failure_status)
   int deferred_fd_ = -1;         // a file bucket's descriptor the request pool will close
 };
 

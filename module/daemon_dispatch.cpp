@@ -332,7 +332,11 @@ int dispatch_to_daemon(request_rec* r, const DaemonGroupRuntime& group, ApacheCh
         }
         return OK;
       }
-      if (!result.response_started) return result.http_status();
+      // The application failed before answering: 500, or 408 when the body it was
+      // reading timed out on the client's side (the daemon raised that in its read()).
+      if (!result.response_started)
+        return result.outcome == Outcome::server_error ? channel.app_failure_status()
+                                                       : result.http_status();
       channel.abort_response();  // the app failed after its headers went out
       return OK;
     }

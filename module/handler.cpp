@@ -137,10 +137,11 @@ int run_embedded(request_rec* r, const RequestPlan& plan) {
       channel.discard_unsent_response();
       return HTTP_NOT_FOUND;
     case Outcome::server_error:
-      // Nothing went out yet: let Apache answer 500 (ErrorDocument applies).
+      // Nothing went out yet: let Apache answer 500, or 408 for a body that timed out
+      // (ErrorDocument applies).
       if (!channel.response_sent()) {
         channel.discard_unsent_response();
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return channel.app_failure_status();
       }
       channel.abort_response();
       return OK;

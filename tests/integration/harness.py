@@ -175,11 +175,21 @@ def sanitizer_env(module: Path, report_dir: Path) -> dict[str, str] | None:
     return env
 
 
-def log_problems(text: str, allowed_ids: set[str]) -> list[str]:
+# The parent's line for an MPM child that died of a signal (AH00052 "child pid N exit signal
+# Segmentation fault (11)"): the one crash a test may cause on purpose
+# (@pytest.mark.allow_child_crash, conftest.py).
+CHILD_CRASH = re.compile(r"AH00052: child pid (\d+) exit signal ")
+
+
+def log_problems(text: str, allowed_ids: set[str],
+                 excused: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Lines that fail any test: crashes, and GANTRY ids at error level or above that the
-    test did not declare."""
+    test did not declare. `excused`: raw lines of child crashes a test caused on purpose
+    and counted (conftest's allow_child_crash), not problems."""
     problems = []
     for line in parse_log(text):
+        if line.raw in excused:
+            continue
         if any(marker in line.raw for marker in CRASH_MARKERS):
             problems.append(line.raw)
             continue
@@ -451,7 +461,8 @@ class Apache:
     def __init__(self, config: str = "", *, mpm: str = "event", module: str | None = None,
                  log_level: str = "info", extra_modules: list[str] | None = None,
                  load_wsgi: bool = True, name: str = "apache",
-                 files: dict[str, str | bytes] | None = None, mode: str = "embedded"):
+                 files: dict[str, str | bytes] | None = None, mode: str = "embedded",
+                 extra_env: dict[str, str] | None = None):
         if mpm not in MPM_CONFIG:
             raise ValueError(f"unknown MPM {mpm!r}")
         if mode not in ("embedded", "daemon"):
@@ -463,6 +474,8 @@ class Apache:
         self.extra_modules = extra_modules or []
         self.load_wsgi = load_wsgi
         self.snippet = config
+        # Added to apache2's environment; an LD_PRELOAD comes after a sanitizer's runtime.
+        self.extra_env = dict(extra_env or {})
         self.allowed_ids: set[str] = set(CURRENT_ALLOWED_IDS)
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
@@ -484,6 +497,8 @@ class Apache:
         self.sanitizer_dir.mkdir()
         os.chmod(self.sanitizer_dir, 0o777)
         self._reported: set[str] = set()
+        # Child-crash lines a test caused on purpose and accounted for (allow_child_crash).
+        self.excused: set[str] = set()
         (self.root / "mime.types").write_text("text/html html\ntext/plain txt\n")
         self.conf = self.root / "httpd.conf"
         self.error_log = self.root / "logs" / "error.log"
@@ -586,9 +601,15 @@ class Apache:
 
     def env(self) -> dict[str, str] | None:
         """The environment apache2 runs with (None: this process's own)."""
-        if self.module != "gantry" or not self.load_wsgi:
-            return None
-        return sanitizer_env(gantry_module_path(), self.sanitizer_dir)
+        base = None
+        if self.module == "gantry" and self.load_wsgi:
+            base = sanitizer_env(gantry_module_path(), self.sanitizer_dir)
+        if not self.extra_env:
+            return base
+        env = dict(base or os.environ)
+        for key, value in self.extra_env.items():
+            env[key] = f"{env[key]}:{value}" if key == "LD_PRELOAD" and env.get(key) else value
+        return env
 
     def sanitizer_reports(self, new_only: bool) -> list[str]:
         """The sanitizer reports written so far (only those not returned before, with
@@ -666,22 +687,26 @@ class Apache:
         allowed = self.allowed_ids if allowed is None else allowed
         reports = self.sanitizer_reports(new_only=since > 0)
         if reports:
-            return reports + log_problems(self.log_text(since), allowed)
+            return reports + log_problems(self.log_text(since), allowed, self.excused)
         text = self.log_text(since)
         cut = None
         if self.module == "mod_wsgi" and self._exit_offset is not None:
             cut = max(0, self._exit_offset - since)
         if cut is None or cut >= len(text.encode()):
-            return log_problems(text, allowed)
+            return log_problems(text, allowed, self.excused)
         raw = text.encode()
         before = raw[:cut].decode("utf-8", "replace")
         after = raw[cut:].decode("utf-8", "replace")
-        tolerated = log_problems(after, allowed)
+        tolerated = log_problems(after, allowed, self.excused)
         if tolerated:
             import warnings
             warnings.warn("mod_wsgi (reference) crashed in exiting children:\n"
                           + "\n".join(tolerated))
-        return log_problems(before, allowed)
+        return log_problems(before, allowed, self.excused)
+
+    def child_crashes(self, since: int = 0) -> list[LogLine]:
+        """The parent's lines for MPM children that died of a signal, after offset `since`."""
+        return [ln for ln in self.log_lines(since) if CHILD_CRASH.search(ln.raw)]
 
     def graceful(self, timeout: float = 10.0) -> None:
         """SIGUSR1: graceful restart; returns once the new generation serves: the parent
@@ -968,13 +993,16 @@ def running(apache: "Apache", prepare=None):
         apache.cleanup()
 
 
-def server(config: str, **kw):
+def server(config: str, only_mpm: tuple[str, str] | None = None, **kw):
     """A module-scoped pytest fixture: one Apache with `config` per MPM and mode (embedded,
-    daemon: see MODES), shared by the tests of the module that use it."""
+    daemon: see MODES), shared by the tests of the module that use it. `only_mpm`: (MPM,
+    why) - the tests run under that MPM alone, skipped under the others with `why`."""
     import pytest
 
     @pytest.fixture(scope="module")
     def _server(mpm, mode):
+        if only_mpm and mpm != only_mpm[0]:
+            pytest.skip(only_mpm[1])
         with running(Apache(config, mpm=mpm, mode=mode, **kw)) as apache:
             yield apache
     # A config that declares its own daemon groups has chosen where its apps run: it is
