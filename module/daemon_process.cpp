@@ -130,7 +130,9 @@ void close_inherited_descriptors(const std::vector<int>& keep) {
     while (dirent* entry = readdir(dir)) {
       char* end = nullptr;
       long fd = std::strtol(entry->d_name, &end, 10);
-      if (end == entry->d_name || *end != '\0' || fd == dir_fd) continue;
+      // null_fd is closed by its ScopedFd: closing it here too made the second close fail
+      // with EBADF, or close whatever had taken that number in between.
+      if (end == entry->d_name || *end != '\0' || fd == dir_fd || fd == null_fd.get()) continue;
       if (fd > 2 && std::find(keep.begin(), keep.end(), static_cast<int>(fd)) == keep.end())
         doomed.push_back(static_cast<int>(fd));
     }
