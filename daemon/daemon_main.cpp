@@ -155,9 +155,11 @@ int run(const DaemonRunSpec& spec) {
   life.on_request_limit([&] {
     if (!spec.standby_ready || spec.standby_ready()) pool.stop_accepting();
   });
+  // The limit is on the board before the first accept: a request this process serves can
+  // be answered before the lines below run, and the status page must not show it limitless.
+  if (spec.board) spec.board->set_request_limit(life.request_limit());
   pool.start();
   if (spec.board) {  // the gantry-status page: this process now serves
-    spec.board->set_request_limit(life.request_limit());
     spec.board->set_state(scoreboard::State::serving);
     start_memory_sampler(spec.board);
   }
