@@ -124,8 +124,12 @@ int run(const DaemonRunSpec& spec) {
   // Subscribers (mod_wsgi.subscribe_events) learn that this process is about to serve: the
   // after-fork hook of an application the template preloaded (docs/template.md).
   python->process_started(spec.template_pid, spec.preloaded);
-  // Python is up and the preloads are in: what the loader alone needed can go.
-  release_loader_pages();
+  // Python is up and the preloads are in: what the loader alone needed can go. Not in a
+  // process forked from its group's template: fork() copies no page-table entries of a
+  // file mapping nobody wrote, so those pages are not in this process unless it touches
+  // them, and walking every loaded object with madvise() took 2 ms (median, loaded 2-core
+  // VM) of a standby's 7 ms from its turn to serving (bench/results/template.md).
+  if (spec.template_pid == 0) release_loader_pages();
   if (spec.deadlock_timeout > 0) {
     if (const int error = gil.start(); error != 0 && log)
       log->log(Level::error, "GANTRY0523: daemon process cannot start its deadlock-timeout watcher "
