@@ -6,8 +6,9 @@ Starts one Apache (event MPM, LogLevel debug) with a group recycled every 2 requ
 (`off`: WSGILazyInitialization Off, Python in the parent; `on`, the default:
 WSGIRestrictEmbedded On; `preload`: the same with preload=On, so the group's template has the
 application and a standby has nothing left to import), sends 80 requests and prints: the time Apache's parent spends per
-launch (GANTRY0089, debug), the time from a recycle decision (GANTRY0204) to the next
-process ready (GANTRY0203), and the spawner's RSS/PSS/USS. Pointing GANTRY_MODULES_DIR at a
+launch (GANTRY0089, debug), the time from a recycle taking effect (the hand-over to the standby,
+GANTRY0671, debug) to the next process ready (GANTRY0203), the standby's own part of it (its
+GANTRY0060 after its turn -> GANTRY0203), and the spawner's RSS/PSS/USS. Pointing GANTRY_MODULES_DIR at a
 build from before the spawner needs its fork timed with a GANTRY0089 line of the same form.
 """
 import datetime
@@ -38,10 +39,13 @@ try:
         assert a.get("/m").status == 200
     lines = a.log_text().splitlines()
     spawn = [int(m.group(1)) for l in lines if (m := re.search(r"GANTRY0089: .* in (\d+) us", l))]
-    # Decision (GANTRY0204: the daemon logs it is exiting) -> the next GANTRY0203 (ready) of another pid.
+    # The recycle takes effect when the old process hands its socket over (GANTRY0671,
+    # debug) -> the next GANTRY0203 (ready) of another pid. (The old process's own
+    # GANTRY0204 comes after its last request, often after its successor is ready already:
+    # pairing from it skipped to a later process.)
     lat = []
     for i, l in enumerate(lines):
-        m = re.search(r"GANTRY0204: daemon process exiting: group m, pid (\d+)", l)
+        m = re.search(r"GANTRY0671: daemon process \d+ of group 'm' \(pid (\d+)\)", l)
         if not m:
             continue
         for l2 in lines[i + 1:]:
@@ -49,17 +53,23 @@ try:
             if m2 and m2.group(1) != m.group(1):
                 lat.append((ts(l2) - ts(l)) * 1000)
                 break
+    # A standby's own part: its first line after its turn (GANTRY0060) -> its GANTRY0203.
+    turn = {}
+    own = []
+    for l in lines:
+        if m := re.search(r"GANTRY0060: starting daemon process \d+ of group 'm' \(pid (\d+)\)", l):
+            turn[m.group(1)] = ts(l)
+        elif (m := re.search(r"GANTRY0203: daemon process ready: group m, pid (\d+)", l)) and m.group(1) in turn:
+            own.append((ts(l) - turn.pop(m.group(1))) * 1000)
+    rss = [float(m.group(1)) for l in lines if (m := re.search(r"GANTRY0203: .* RSS ([\d.]+) MiB", l))]
     spawners = [p for p in a.child_pids() if daemon_procs.cmdline(p) == "(gantry-spawner)"]
-    def rollup(pid):
-        out = {}
-        for line in open(f"/proc/{pid}/smaps_rollup"):
-            k, _, v = line.partition(":")
-            if v.strip().endswith("kB"):
-                out[k] = int(v.split()[0])
-        return out
+    rollup = daemon_procs.smaps_rollup
     print(f"lazy={LAZY} module={harness.gantry_module_path()}")
     print(f"spawn/fork in parent: n={len(spawn)} median={statistics.median(spawn)} us p90={sorted(spawn)[int(len(spawn)*0.9)]} us max={max(spawn)} us")
-    print(f"recycle decision -> next process ready: n={len(lat)} median={statistics.median(lat):.1f} ms p90={sorted(lat)[int(len(lat)*0.9)]:.1f} ms")
+    print(f"hand-over (recycle) -> next process ready: n={len(lat)} median={statistics.median(lat):.1f} ms p90={sorted(lat)[int(len(lat)*0.9)]:.1f} ms")
+    print(f"standby's turn -> ready: n={len(own)} median={statistics.median(own):.1f} ms p90={sorted(own)[int(len(own)*0.9)]:.1f} ms")
+    print(f"RSS of a process when ready: median {statistics.median(rss):.1f} MiB")
+    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
     for p in spawners:
         r = rollup(p)
         print(f"spawner pid {p}: RSS {r['Rss']} kB, PSS {r['Pss']} kB, USS {r.get('Private_Clean',0)+r.get('Private_Dirty',0)} kB")

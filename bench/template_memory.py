@@ -41,12 +41,7 @@ STATUSES: dict = {}  # what the failed requests got, for the report
 
 
 def rollup(pid: int) -> dict[str, int]:
-    out = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                out[key] = int(value.split()[0])
+    out = daemon_procs.smaps_rollup(pid)
     return {"rss": out["Rss"], "pss": out["Pss"], "uss": out["Private_Clean"] + out["Private_Dirty"]}
 
 
@@ -218,30 +213,38 @@ def django_uwsgi(per_process: int, site: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests-per-process", type=int, default=1000)
+    parser.add_argument("--only", default="",
+                        help="comma-separated words: run only the Django rows whose name contains one"
+                             " (mod_wsgi's row always runs: the ratios are to it), and skip the idle"
+                             " daemon table; e.g. --only preload for an A/B of two builds")
     args = parser.parse_args()
+    only = [w.strip().lower() for w in args.only.split(",") if w.strip()]
     print(f"# template memory bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
           f" gantry={harness.gantry_module_path()}\n")
 
-    idle = {name: idle_daemon(module) for name, module in (("Gantry", "gantry"), ("mod_wsgi", "mod_wsgi"))}
-    print("| idle daemon process (MiB) | RSS | PSS | USS |\n|---|--:|--:|--:|")
-    for name, f in idle.items():
-        print(f"| {name} | {mib(f['rss'])} | {mib(f['pss'])} | {mib(f['uss'])} |")
-    g, m = idle["Gantry"], idle["mod_wsgi"]
-    print(f"| Gantry ÷ mod_wsgi | {g['rss'] / m['rss']:.2f}x | {g['pss'] / m['pss']:.2f}x |"
-          f" {g['uss'] / m['uss']:.2f}x |\n")
+    if not only:
+        idle = {name: idle_daemon(module) for name, module in (("Gantry", "gantry"), ("mod_wsgi", "mod_wsgi"))}
+        print("| idle daemon process (MiB) | RSS | PSS | USS |\n|---|--:|--:|--:|")
+        for name, f in idle.items():
+            print(f"| {name} | {mib(f['rss'])} | {mib(f['pss'])} | {mib(f['uss'])} |")
+        g, m = idle["Gantry"], idle["mod_wsgi"]
+        print(f"| Gantry ÷ mod_wsgi | {g['rss'] / m['rss']:.2f}x | {g['pss'] / m['pss']:.2f}x |"
+              f" {g['uss'] / m['uss']:.2f}x |\n")
 
     work = Path(tempfile.mkdtemp(prefix="gantry-bench-django-"))
     os.chmod(work, 0o755)
     try:
         site = make_django(work)
-        runs = {
-            "Gantry preload=On": django_group("gantry", True, args.requests_per_process, site),
-            "Gantry preload=On + warm-up script": django_group("gantry", True, args.requests_per_process, site,
-                                                                warm_up=True),
-            "Gantry (no preload)": django_group("gantry", False, args.requests_per_process, site),
-            "mod_wsgi 4.9.4": django_group("mod_wsgi", False, args.requests_per_process, site),
-            "uWSGI (preforking)": django_uwsgi(args.requests_per_process, site),
+        n = args.requests_per_process
+        rows = {
+            "Gantry preload=On": lambda: django_group("gantry", True, n, site),
+            "Gantry preload=On + warm-up script": lambda: django_group("gantry", True, n, site, warm_up=True),
+            "Gantry (no preload)": lambda: django_group("gantry", False, n, site),
+            "mod_wsgi 4.9.4": lambda: django_group("mod_wsgi", False, n, site),
+            "uWSGI (preforking)": lambda: django_uwsgi(n, site),
         }
+        runs = {name: run() for name, run in rows.items()
+                if not only or name.startswith("mod_wsgi") or any(w in name.lower() for w in only)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = runs["mod_wsgi 4.9.4"]["all"]

@@ -42,7 +42,15 @@ BoardWriter* BoardWriter::attach(int fd) noexcept {
     munmap(memory, bytes);
     return nullptr;
   }
-  return new (std::nothrow) BoardWriter(board, board_threads(bytes));
+  auto* writer = new (std::nothrow) BoardWriter(board, bytes, board_threads(bytes));
+  if (!writer) munmap(memory, bytes);
+  return writer;
+}
+
+void BoardWriter::detach(BoardWriter* writer) noexcept {
+  if (!writer) return;
+  munmap(writer->board_, writer->bytes_);
+  delete writer;
 }
 
 BoardWriter::~BoardWriter() {

@@ -143,6 +143,15 @@ void group_section(std::string& h, const Group& g, std::int64_t now_us) {
   h += " &middot; <span class=\"total-requests\">" + std::to_string(g.requests) +
        "</span> requests since start &middot; <span class=\"total-restarts\">" + std::to_string(g.restarts) +
        "</span> restarts</p>\n";
+  if (const auto& t = g.template_process)
+    h += "<p class=\"template\" data-pid=\"" + std::to_string(t->pid) + "\">Template: pid <span class=\"pid\">" +
+         std::to_string(t->pid) + "</span>, <span class=\"state\">" + esc(t->state) + "</span>, up " +
+         duration(t->uptime_seconds) + " &middot; RSS <span class=\"rss\" data-bytes=\"" + std::to_string(t->rss) +
+         "\">" + mib(t->rss) + "</span>, PSS <span class=\"pss\" data-bytes=\"" + std::to_string(t->pss) + "\">" +
+         mib(t->pss) + "</span>, USS <span class=\"uss\" data-bytes=\"" + std::to_string(t->uss) + "\">" +
+         mib(t->uss) + "</span> (shared with its processes copy-on-write)</p>\n";
+  else
+    h += "<p class=\"template none\">Template: none running (its processes start on their own)</p>\n";
   h += "<table class=\"processes\"><thead><tr><th>#</th><th>pid</th><th>state</th><th>uptime</th>"
        "<th>requests</th><th>in flight</th><th>RSS</th><th>peak RSS</th><th>PSS</th><th>USS</th>"
        "<th>RSS, last minutes</th><th>restarts</th><th>last exit</th></tr></thead><tbody>\n";

@@ -135,6 +135,19 @@ std::string render_json(const StatusPage& page) {
     j.open('[');
     for (const Process& p : g.processes) process_json(j, p);
     j.close(']');
+    j.key("template");
+    if (const auto& t = g.template_process) {
+      j.open('{');
+      j.key("pid"), j.num(static_cast<std::uint64_t>(t->pid));
+      j.key("state"), j.str(t->state);
+      j.key("uptime_seconds"), j.num(t->uptime_seconds);
+      j.key("rss_bytes"), j.num(t->rss);
+      j.key("pss_bytes"), j.num(t->pss);
+      j.key("uss_bytes"), j.num(t->uss);
+      j.close('}');
+    } else {
+      j.text += "null";
+    }
     j.key("queue");
     j.open('{');
     j.key("waiting");

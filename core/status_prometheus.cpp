@@ -118,6 +118,19 @@ std::string render_prometheus(const StatusPage& page) {
   per_process(e, page, "gantry_process_restarts_total", "counter", "Times the process slot was refilled.",
               [](const Process& p) { return p.restarts; });
 
+  // The templates' own memory: what their children share with them (PSS counts each
+  // shared page once across the group, template included).
+  const auto per_template = [&](const char* name, const char* help, std::uint64_t Template::*field) {
+    e.family(name, "gauge", help);
+    for (const Group& g : page.groups)
+      if (const auto& t = g.template_process)
+        e.sample(name, group_label(g) + ",pid=\"" + std::to_string(t->pid) + "\"", static_cast<double>((*t).*field));
+  };
+  per_template("gantry_template_resident_memory_bytes", "The group template's resident set size.", &Template::rss);
+  per_template("gantry_template_proportional_memory_bytes", "The group template's proportional set size (PSS).",
+               &Template::pss);
+  per_template("gantry_template_unique_memory_bytes", "The group template's unique set size (USS).", &Template::uss);
+
   e.family("gantry_memory_growth_bytes", "gauge",
            "The largest peak-RSS growths a single request caused (GANTRY0210), by URL.");
   // The rows come largest first; a series (same labels) appears once, with its largest.

@@ -17,6 +17,7 @@
 #include "loader_pages.hpp"
 #include "memory_sampler.hpp"
 #include "process_memory.hpp"
+#include "signal_relay.hpp"
 #include "worker_pool.hpp"
 
 namespace gantry::daemon {
@@ -45,25 +46,21 @@ const char* shutdown_reason(DaemonExit reason) {
   return "";
 }
 
-struct SignalWatch {
-  sigset_t set;
-  Lifecycle* life;
-};
-
-// A dedicated thread turns signals into lifecycle events, so no request thread is ever
-// interrupted by one and no async-signal-safety rules constrain what happens next.
+// The daemon's signal thread turns the signals signal_relay passes on into lifecycle
+// events, so no async-signal-safety rules constrain what happens next.
 void* watch_signals(void* arg) {
-  auto* watch = static_cast<SignalWatch*>(arg);
+  auto* life = static_cast<Lifecycle*>(arg);
   for (;;) {
-    int sig = 0;
-    if (sigwait(&watch->set, &sig) != 0) continue;
-    if (sig == SIGTERM) watch->life->request_exit(DaemonExit::shutdown);
-    else if (sig == SIGUSR1 || sig == SIGINT) watch->life->request_exit(DaemonExit::restart_signal);
-    else if (sig == kRetireSignal) watch->life->request_exit(DaemonExit::retired);
+    const int sig = signal_relay::next();
+    if (sig == 0) break;
+    if (sig == SIGTERM) life->request_exit(DaemonExit::shutdown);
+    else if (sig == SIGUSR1 || sig == SIGINT) life->request_exit(DaemonExit::restart_signal);
+    else if (sig == kRetireSignal) life->request_exit(DaemonExit::retired);
     // cpu-time-limit: the soft RLIMIT_CPU was reached; the hard limit (SIGKILL) follows
     // after shutdown-timeout, so the requests in flight get that long.
-    else if (sig == SIGXCPU) watch->life->request_exit(DaemonExit::cpu_time_limit);
+    else if (sig == SIGXCPU) life->request_exit(DaemonExit::cpu_time_limit);
   }
+  signal_relay::uninstall();  // nobody relays any more: the default actions stop the process
   return nullptr;
 }
 
@@ -71,13 +68,20 @@ int run(const DaemonRunSpec& spec) {
   Logger* log = spec.logger;
   const std::string who = "group " + spec.group + ", pid " + std::to_string(getpid());
 
-  // Block the signals we handle before any thread exists, so every thread inherits the mask
-  // and only the watcher receives them. A vanished Apache child must not kill us: EPIPE.
-  static SignalWatch watch;
-  sigemptyset(&watch.set);
-  for (int sig : {SIGTERM, SIGUSR1, SIGINT, kRetireSignal, SIGXCPU}) sigaddset(&watch.set, sig);
-  pthread_sigmask(SIG_BLOCK, &watch.set, nullptr);
+  // The signals we act on are caught, never blocked, before any thread exists: what the
+  // application starts must not inherit a blocked mask (signal_relay.hpp). A vanished
+  // Apache child must not kill us: EPIPE. A write past RLIMIT_FSIZE fails with EFBIG
+  // instead of killing the process, as under Apache (mod_wsgi) and in a plain python3;
+  // both stay ignored in the application's children as they do there.
   std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
+  try {
+    signal_relay::install({SIGTERM, SIGUSR1, SIGINT, kRetireSignal, SIGXCPU});
+  } catch (const std::system_error& e) {
+    if (log) log->log(Level::error, "GANTRY0720: daemon process cannot take its signals (" + who +
+                                        "): " + e.what() + "; it exits and is started again");
+    return static_cast<int>(DaemonExit::startup_failed);
+  }
 
   // Siblings share the listening socket: accept must not block when one of them wins.
   int flags = fcntl(spec.listen_fd, F_GETFL);
@@ -91,7 +95,7 @@ int run(const DaemonRunSpec& spec) {
   // (fork_guard.hpp). Room for the listener, the pool's eventfd, one epoll instance and one
   // connection per request thread.
   try {
-    fork_guard::install(log, spec.group, 2 * spec.threads + 8, watch.set);
+    fork_guard::install(log, spec.group, 2 * spec.threads + 8);
   } catch (const std::system_error& e) {
     if (log) log->log(Level::error, "GANTRY0505: daemon process cannot guard against forks (" + who +
                                         "): " + e.what());
@@ -120,20 +124,23 @@ int run(const DaemonRunSpec& spec) {
   // Subscribers (mod_wsgi.subscribe_events) learn that this process is about to serve: the
   // after-fork hook of an application the template preloaded (docs/template.md).
   python->process_started(spec.template_pid, spec.preloaded);
-  // Python is up and the preloads are in: what the loader alone needed can go.
-  release_loader_pages();
+  // Python is up and the preloads are in: what the loader alone needed can go. Not in a
+  // process forked from its group's template: fork() copies no page-table entries of a
+  // file mapping nobody wrote, so those pages are not in this process unless it touches
+  // them, and walking every loaded object with madvise() took 2 ms (median, loaded 2-core
+  // VM) of a standby's 7 ms from its turn to serving (bench/results/template.md).
+  if (spec.template_pid == 0) release_loader_pages();
   if (spec.deadlock_timeout > 0) {
     if (const int error = gil.start(); error != 0 && log)
       log->log(Level::error, "GANTRY0523: daemon process cannot start its deadlock-timeout watcher "
                              "thread (" + who + "): " + std::strerror(error) +
                              "; deadlock-timeout is not enforced in this process");
   }
-  watch.life = &life;
   pthread_t watcher;
-  if (const int error = pthread_create(&watcher, nullptr, &watch_signals, &watch); error != 0) {
-    // Without the watcher nobody takes the blocked signals: the process could only be
+  if (const int error = pthread_create(&watcher, nullptr, &watch_signals, &life); error != 0) {
+    // Without the watcher nobody acts on the relayed signals: the process could only be
     // stopped with SIGKILL. Give them back their default action and give up instead.
-    pthread_sigmask(SIG_UNBLOCK, &watch.set, nullptr);
+    signal_relay::uninstall();
     if (log)
       log->log(Level::error, "GANTRY0524: daemon process cannot start its signal thread (" + who +
                                  "): " + std::strerror(error) + "; it exits and is started again");
@@ -151,9 +158,11 @@ int run(const DaemonRunSpec& spec) {
   life.on_request_limit([&] {
     if (!spec.standby_ready || spec.standby_ready()) pool.stop_accepting();
   });
+  // The limit is on the board before the first accept: a request this process serves can
+  // be answered before the lines below run, and the status page must not show it limitless.
+  if (spec.board) spec.board->set_request_limit(life.request_limit());
   pool.start();
   if (spec.board) {  // the gantry-status page: this process now serves
-    spec.board->set_request_limit(life.request_limit());
     spec.board->set_state(scoreboard::State::serving);
     start_memory_sampler(spec.board);
   }

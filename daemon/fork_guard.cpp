@@ -19,13 +19,11 @@ pid_t owner = 0;              // the daemon process that installed the guard
 int inert_fd = -1;            // dup3()ed over each guarded descriptor in a fork (see install)
 std::atomic<int>* slots = nullptr;  // guarded descriptors; -1 = free
 unsigned slot_count = 0;
-sigset_t unblock;             // the signals the daemon blocks for its signal thread
 std::atomic<bool> forked{false};
 
 // Runs in the child of every fork(), on the forking thread, before fork() returns there.
 void in_child() noexcept {
   forked.store(true, std::memory_order_relaxed);
-  pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
   for (unsigned i = 0; i < slot_count; ++i) {
     const int fd = slots[i].load(std::memory_order_relaxed);
     if (fd >= 0) dup3(inert_fd, fd, O_CLOEXEC);
@@ -34,9 +32,8 @@ void in_child() noexcept {
 
 }  // namespace
 
-void install(Logger* logger, const std::string& group, unsigned capacity, const sigset_t& blocked) {
+void install(Logger* logger, const std::string& group, unsigned capacity) {
   if (owner) return;
-  unblock = blocked;
   // The read end of a pipe whose write end is closed: reads see end of file, writes and
   // socket calls fail at once. Needs no file system (chroot= may have no /dev/null).
   ScopedFdPair pipe = make_pipe(O_CLOEXEC);

@@ -17,23 +17,19 @@
 //     closed): the numbers stay taken, so a file the child opens later can never land
 //     there and be taken for one of them, and I/O on them fails at once (reads see end of
 //     file, writes EBADF, socket calls ENOTSOCK) instead of reaching an Apache child;
-//   - the signals the daemon blocks in every thread for its signal-watching thread
-//     (SIGTERM, SIGUSR1...) are unblocked: the child has no such thread, and must end on
-//     SIGTERM like any process (multiprocessing's Pool.terminate() relies on it; without
-//     this its workers ignored it and the request that closed the pool hung);
 //   - the process is marked as a fork.
 // The Gantry code such a child comes back to (the application returns to its request, a
 // preload that forked returns, the worker loop) calls leave_if_fork(): the child logs one
 // line and ends with _exit(0) - no Python finalisation (it would wait for threads that
 // exist only in the parent), no exit note in the status table, no response. A child that
-// exec()s or leaves with os._exit() never comes back, and is not affected.
+// exec()s or leaves with os._exit() never comes back, and is not affected. (Signals: the
+// daemon blocks none, and its handlers give a fork the default actions - signal_relay.hpp -
+// so such a child ends on SIGTERM like any process.)
 //
-//   fork_guard::install(spec.logger, spec.group, capacity, blocked_signals);  // once, early
+//   fork_guard::install(spec.logger, spec.group, capacity);  // once, early
 //   fork_guard::guard(listen_fd);
 //   ... in Gantry code that application code returns to:
 //   fork_guard::leave_if_fork("a request");
-#include <signal.h>
-
 #include <string>
 #include <utility>
 
@@ -43,9 +39,8 @@
 namespace gantry::daemon::fork_guard {
 
 // Registers the at-fork handler (once per process) for `capacity` guarded descriptors at
-// most at a time; `blocked` are the signals a fork gets unblocked. Throws
-// std::system_error when it cannot.
-void install(Logger* logger, const std::string& group, unsigned capacity, const sigset_t& blocked);
+// most at a time. Throws std::system_error when it cannot.
+void install(Logger* logger, const std::string& group, unsigned capacity);
 
 // A descriptor a fork must not keep; unguard() it before closing it. Lock-free. A
 // descriptor that finds no free place stays unguarded (the capacity covers every

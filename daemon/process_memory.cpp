@@ -6,7 +6,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "gantry/scoped_fd.hpp"
 
 namespace gantry::daemon {
 
@@ -28,29 +27,7 @@ std::uint64_t resident_bytes() {
   return resident * static_cast<std::uint64_t>(page);
 }
 
-MemoryRollup memory_rollup() {
-  MemoryRollup m;
-  char buf[4096];
-  std::size_t used = 0;
-  {
-    const ScopedFd fd(open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC));
-    if (!fd) return m;
-    ssize_t n;
-    while (used < sizeof buf - 1 && (n = read(fd.get(), buf + used, sizeof buf - 1 - used)) > 0)
-      used += static_cast<std::size_t>(n);
-  }
-  buf[used] = '\0';
-  auto field = [&](const char* name) -> std::uint64_t {
-    const char* at = std::strstr(buf, name);
-    unsigned long long kib = 0;
-    if (!at || std::sscanf(at + std::strlen(name), " %llu", &kib) != 1) return 0;
-    return kib * 1024;
-  };
-  m.rss = field("\nRss:");
-  m.pss = field("\nPss:");
-  m.uss = field("\nPrivate_Clean:") + field("\nPrivate_Dirty:");
-  return m;
-}
+MemoryRollup memory_rollup() { return read_smaps_rollup(0); }
 
 std::string describe_memory(const MemoryRollup& m) {
   char text[96];

@@ -3,19 +3,14 @@
 #include <cstdint>
 #include <string>
 
+#include "gantry/smaps_rollup.hpp"
+
 namespace gantry::daemon {
 
 // Resident set size now, in bytes (from /proc/self/statm). 0 if unreadable.
 std::uint64_t resident_bytes();
-// What this process holds, from /proc/self/smaps_rollup (one walk of the memory map: tens
-// of microseconds, not for every request). RSS counts every page mapped; PSS splits each
-// shared page among its sharers; USS (Private_Clean + Private_Dirty) is what the process
-// alone holds - what its exit would free. Zeros if unreadable.
-struct MemoryRollup {
-  std::uint64_t rss = 0;
-  std::uint64_t pss = 0;
-  std::uint64_t uss = 0;
-};
+// What this process holds (gantry/smaps_rollup.hpp). Zeros if unreadable.
+using gantry::MemoryRollup;
 MemoryRollup memory_rollup();
 // "RSS 12.3 MiB, PSS 5.0 MiB, USS 3.1 MiB" for log lines.
 std::string describe_memory(const MemoryRollup& m);

@@ -20,8 +20,10 @@
 
 #include "daemon_socket.hpp"
 #include "gantry/proc_stat.hpp"
+#include "gantry/scoreboard_reader.hpp"
 #include "gantry_hooks.h"
 #include "guard.hpp"
+#include "status_boards.hpp"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -115,11 +117,24 @@ ExitCause with_wait_status(ExitCause cause, int status) {
   return cause;
 }
 
-std::string describe_slot(unsigned index, const SlotSnapshot& s) {
+// The process has not reached serving yet, by its own status board: it is still starting
+// Python or importing its preload scripts, so a request that waited on it waited on that.
+bool still_starting(std::size_t slot, pid_t pid) {
+  for (int cell = 0; cell < 2; ++cell) {
+    const StatusBoardView view = status_board(slot, cell);
+    if (!view.base) continue;
+    const scoreboard::BoardReading board = scoreboard::read_board(view.base, view.bytes, apr_time_now());
+    if (board.pid == pid) return board.state == scoreboard::State::starting;
+  }
+  return false;
+}
+
+std::string describe_slot(unsigned index, const SlotSnapshot& s, bool starting) {
   std::string text = "process " + std::to_string(index);
   if (s.pid) {
     text += " (pid " + std::to_string(s.pid) + ") running for " +
             std::to_string((apr_time_now() - s.started_us) / APR_USEC_PER_SEC) + " s";
+    if (starting) text += ", still starting (Python, or the import of its preloaded scripts)";
     if (s.stopping) text += ", stopping";
   } else {
     text += " not running";
@@ -140,7 +155,8 @@ std::string describe_group(const DaemonGroupRuntime& group) {
   const unsigned shown = std::min(group.processes, 4u);
   for (unsigned i = 0; i < shown; ++i) {
     if (i) text += "; ";
-    text += describe_slot(i, generation->table->slot(group.first_slot + i).read());
+    const SlotSnapshot s = generation->table->slot(group.first_slot + i).read();
+    text += describe_slot(i, s, s.pid && still_starting(group.first_slot + i, s.pid));
   }
   if (group.processes > shown)
     text += "; and " + std::to_string(group.processes - shown) + " more";

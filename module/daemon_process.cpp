@@ -131,7 +131,9 @@ void close_inherited_descriptors(const std::vector<int>& keep) {
     while (dirent* entry = readdir(dir)) {
       char* end = nullptr;
       long fd = std::strtol(entry->d_name, &end, 10);
-      if (end == entry->d_name || *end != '\0' || fd == dir_fd) continue;
+      // null_fd is closed by its ScopedFd: closing it here too made the second close fail
+      // with EBADF, or close whatever had taken that number in between.
+      if (end == entry->d_name || *end != '\0' || fd == dir_fd || fd == null_fd.get()) continue;
       if (fd > 2 && std::find(keep.begin(), keep.end(), static_cast<int>(fd)) == keep.end())
         doomed.push_back(static_cast<int>(fd));
     }
@@ -477,7 +479,15 @@ void die_with_apache(const Context& c, int sig) {
   std::atomic<std::uint64_t>* rss = &own_page->rss[own_cell];
   spec.note_rss = [rss](std::uint64_t bytes) { rss->store(bytes, std::memory_order_relaxed); };
   if (handover) {
-    spec.hand_over = [handover, cell = own_cell] { handover->hand_over(cell); };
+    spec.hand_over = [handover, cell = own_cell, s = c.s, index = c.index, group = c.name()] {
+      // The moment a recycle takes effect: the standby's GANTRY0203 tells how long it took
+      // to serve (bench/spawner_latency.py). Debug: one line per recycle is enough at info.
+      ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                   "GANTRY0671: daemon process %u of group '%s' (pid %ld) hands its socket over to"
+                   " its standby",
+                   index, group.c_str(), static_cast<long>(getpid()));
+      handover->hand_over(cell);
+    };
     spec.standby_ready = [handover, cell = own_cell] { return handover->standby_waiting(cell); };
   }
   exit_daemon(entry(spec));
@@ -533,8 +543,10 @@ struct OwnLaunch {
   LaunchDescriptors fds;
   DaemonOptions options;
   SlotHandover* handover = nullptr;
-  // `mapped`: the page the template mapped for it before the fork (fds.handover is then -1).
-  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr)
+  // `mapped`, `board`: the page and the scoreboard the template mapped for it before the
+  // fork (fds.handover and fds.scoreboard are then -1).
+  OwnLaunch(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* mapped = nullptr,
+            scoreboard::BoardWriter* board = nullptr)
       : fds(given) {
     take_launch(launch, fds);
     close_held(fds.table);  // not sent any more; never kept if it were
@@ -545,8 +557,10 @@ struct OwnLaunch {
     if (fds.scoreboard >= 0) {  // the gantry-status page's view of this process
       own_board = scoreboard::BoardWriter::attach(fds.scoreboard);
       close_held(fds.scoreboard);
-      if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
+    } else {
+      own_board = board;
     }
+    if (own_board) own_board->begin_process(getpid(), apr_time_now(), launch.standby);
     // The parent parsed these words already; the same parser gives the same options.
     options = parse_daemon_process(launch.group, launch.option_words);
     handover = launch.keeps_standby ? &own_page->handover : nullptr;
@@ -617,9 +631,10 @@ SlotPage* map_launch_page(const spawn::LaunchRequest& launch, ScopedFd pages) no
 }
 
 void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& given, SlotPage* page,
-                       DaemonMain entry, bool preloaded, pid_t template_pid) noexcept {
+                       scoreboard::BoardWriter* board, DaemonMain entry, bool preloaded,
+                       pid_t template_pid) noexcept {
   try {
-    OwnLaunch own(launch, given, page);
+    OwnLaunch own(launch, given, page, board);
     const Context c{ap_server_conf, launch, own.options, launch.process_index};
     LaunchDescriptors& fds = own.fds;
     SlotHandover* handover = own.handover;

@@ -27,6 +27,7 @@
 #include "daemon_spawner.hpp"
 #include "gantry/daemon_api.hpp"
 #include "gantry/scoped_fd.hpp"
+#include "gantry/scoreboard_writer.hpp"
 #include "gantry/slot_page.hpp"
 #include "gantry/spawn_protocol.hpp"
 
@@ -47,10 +48,11 @@ namespace gantry::module {
 // `page` is the process's own slot page, which the template mapped (map_launch_page) before
 // forking it: the template then holds no descriptor of the other slots' pages while
 // application code (a preloaded application's at-fork hooks) can run in it
-// (docs/shared-memory.md).
+// (docs/shared-memory.md). `board` likewise: its status scoreboard, attached by the template
+// (whose descriptor it closed before forking), or null.
 [[noreturn]] void run_forked_daemon(const spawn::LaunchRequest& launch, const LaunchDescriptors& fds,
-                                    SlotPage* page, DaemonMain entry, bool preloaded,
-                                    pid_t template_pid) noexcept;
+                                    SlotPage* page, scoreboard::BoardWriter* board, DaemonMain entry,
+                                    bool preloaded, pid_t template_pid) noexcept;
 
 // Maps `launch`'s own slot page from the slot pages' memfd and closes the descriptor; null if
 // there is none (or it cannot be mapped).

@@ -145,6 +145,8 @@ class Supervisor final : public supervisor::Host {
 // How long start-up waits for a group's template before its first processes start
 // through the spawner instead (Python's start, plus the application with preload=On).
 constexpr apr_interval_time_t kTemplateReadyWait = apr_time_from_sec(30);
+// How long the parent's loop waits for a template replaced after a script change.
+constexpr apr_interval_time_t kReplacementReadyWait = apr_time_from_sec(5);
 
 // %{GLOBAL} -> "", %{SERVER} -> "host" or "host:port"; nullopt-ish "" + false for forms
 // that need a request (%{RESOURCE}, %{ENV:...}).
@@ -222,7 +224,7 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
 
   warn_about_shared_users(s_, generation.groups);
 
-  generation.table = DaemonTable::create(total_slots);
+  generation.table = DaemonTable::create(total_slots, generation.groups.size());
   if (!pages_.create(total_slots)) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s_,
                  "GANTRY0540: cannot map the daemon processes' slot pages (%zu slots): the"
@@ -244,7 +246,10 @@ bool Supervisor::setup(apr_pool_t* ptemp) {
     watches_[i].slot = i / 2;
     watches_[i].cell = static_cast<int>(i % 2);
   }
-  for (std::size_t i = 0; i < generation.groups.size(); ++i) templates_.push_back(std::make_unique<GroupTemplate>());
+  for (std::size_t i = 0; i < generation.groups.size(); ++i) {
+    templates_.push_back(std::make_unique<GroupTemplate>());
+    templates_.back()->show_in(&generation.table->template_of(i));
+  }
   return true;
 }
 
@@ -316,8 +321,11 @@ void Supervisor::start_all() {
   // Every group's template starts Python at the same time; the first processes are forked
   // from them once they are ready.
   for (std::size_t gi = 0; gi < generation.groups.size(); ++gi) start_template(gi);
+  // One deadline for all: they start in parallel, and a stuck one must not hold the others
+  // (nor Apache's start) more than once.
+  const apr_time_t deadline = apr_time_now() + kTemplateReadyWait;
   for (auto& t : templates_)
-    if (t->pid() > 0) t->wait_ready(kTemplateReadyWait);
+    if (t->pid() > 0) t->wait_ready(deadline);
   policy_->start_all();
 }
 
@@ -336,7 +344,7 @@ bool Supervisor::start_template(std::size_t group) {
   fds.error_log = error_log_fd(s_);
   fds.python_object = held_python_object_fd();
   const HeldSecret hold(launch.secret);  // starting the template may start a spawner again
-  const bool started = templates_[group]->start(s_, pconf_, launch, fds);
+  const bool started = templates_[group]->start(s_, pconf_, launch, fds, g.options().preload);
   explicit_bzero(launch.secret.data(), launch.secret.size());
   return started;
 }
@@ -358,7 +366,9 @@ void Supervisor::replace_template_after_script_change(const supervisor::Slot& sl
                " its template (pid %ld) before starting processes from it",
                g.name().c_str(), static_cast<long>(t.pid()));
   t.replace();
-  if (t.pid() > 0) t.wait_ready(kTemplateReadyWait);
+  // Briefly: this is the parent's main loop (Apache's own children wait on it). A template
+  // slower than this serves the processes after this one.
+  if (t.pid() > 0) t.wait_ready(apr_time_now() + kReplacementReadyWait);
 }
 
 void Supervisor::publish(const supervisor::Slot& slot, pid_t pid, supervisor::Micros started,
@@ -507,7 +517,10 @@ void Supervisor::stop() {
 void Supervisor::cleanup() {
   // The next generation (or nobody) forks from its own templates: these hold this one's
   // configuration and secret.
-  for (auto& t : templates_) t->stop();
+  for (auto& t : templates_) {
+    t->stop();
+    t->show_in(nullptr);  // the table may go before this object does
+  }
   for (auto& g : generation.groups) g.listen_fd.reset();
   if (!policy_) {  // setup failed half-way
     DaemonTable::destroy(generation.table);

@@ -54,15 +54,49 @@ SlotSnapshot SlotRecord::read() const noexcept {
   return s;
 }
 
-DaemonTable* DaemonTable::create(std::size_t slots) {
-  const std::size_t bytes = sizeof(DaemonTable) + slots * sizeof(SlotRecord);
+void TemplateRecord::write(const TemplateSnapshot& s) noexcept {
+  const std::uint32_t seq = seq_.load(std::memory_order_relaxed);
+  seq_.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  pid_.store(s.pid, std::memory_order_relaxed);
+  ready_.store(s.ready ? 1 : 0, std::memory_order_relaxed);
+  started_us_.store(s.started_us, std::memory_order_relaxed);
+  rss_.store(s.memory.rss, std::memory_order_relaxed);
+  pss_.store(s.memory.pss, std::memory_order_relaxed);
+  uss_.store(s.memory.uss, std::memory_order_relaxed);
+  sampled_us_.store(s.sampled_us, std::memory_order_relaxed);
+  seq_.store(seq + 2, std::memory_order_release);
+}
+
+TemplateSnapshot TemplateRecord::read() const noexcept {
+  TemplateSnapshot s;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const std::uint32_t before = seq_.load(std::memory_order_acquire);
+    if (before & 1) continue;
+    s.pid = pid_.load(std::memory_order_relaxed);
+    s.ready = ready_.load(std::memory_order_relaxed) != 0;
+    s.started_us = started_us_.load(std::memory_order_relaxed);
+    s.memory.rss = rss_.load(std::memory_order_relaxed);
+    s.memory.pss = pss_.load(std::memory_order_relaxed);
+    s.memory.uss = uss_.load(std::memory_order_relaxed);
+    s.sampled_us = sampled_us_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq_.load(std::memory_order_relaxed) == before) break;
+  }
+  return s;
+}
+
+DaemonTable* DaemonTable::create(std::size_t slots, std::size_t groups) {
+  const std::size_t bytes = sizeof(DaemonTable) + slots * sizeof(SlotRecord) + groups * sizeof(TemplateRecord);
   void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED)
     throw std::system_error(errno, std::generic_category(), "mmap of the daemon status table");
   auto* table = new (memory) DaemonTable();
   table->slots_ = slots;
+  table->groups_ = groups;
   table->bytes_ = bytes;
   for (std::size_t i = 0; i < slots; ++i) new (table->records() + i) SlotRecord();
+  for (std::size_t i = 0; i < groups; ++i) new (table->templates() + i) TemplateRecord();
   return table;
 }
 

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "gantry/exit_cause.hpp"
+#include "gantry/smaps_rollup.hpp"
 
 namespace gantry::module {
 
@@ -62,12 +63,37 @@ class SlotRecord {
 static_assert(std::atomic<std::int64_t>::is_always_lock_free,
               "the shared table relies on lock-free 64-bit atomics across processes");
 
+// A group's template (docs/template.md) as the parent last saw it, for the status page: the
+// Apache children cannot read the memory of a process running as another user, nor know
+// which template is current.
+struct TemplateSnapshot {
+  pid_t pid = 0;                 // 0: none running
+  bool ready = false;            // forking the group's processes
+  std::int64_t started_us = 0;   // its launch
+  MemoryRollup memory;           // its own RSS/PSS/USS (zeros: not sampled yet)
+  std::int64_t sampled_us = 0;
+};
+
+class TemplateRecord {
+ public:
+  void write(const TemplateSnapshot& s) noexcept;  // parent only
+  TemplateSnapshot read() const noexcept;          // anyone
+
+ private:
+  std::atomic<std::uint32_t> seq_{0};
+  std::atomic<std::int32_t> pid_{0};
+  std::atomic<std::uint32_t> ready_{0};
+  std::atomic<std::int64_t> started_us_{0};
+  std::atomic<std::uint64_t> rss_{0}, pss_{0}, uss_{0};
+  std::atomic<std::int64_t> sampled_us_{0};
+};
+
 // The mapping itself. Never unmapped by a child; the parent unmaps a generation's table
 // when the last process of that generation is gone.
 class DaemonTable {
  public:
-  // Maps a table of `slots` records. Throws std::system_error.
-  static DaemonTable* create(std::size_t slots);
+  // Maps a table of `slots` records and `groups` template records. Throws std::system_error.
+  static DaemonTable* create(std::size_t slots, std::size_t groups);
   // Unmaps it (the parent, when no process of its generation is left).
   static void destroy(DaemonTable* table) noexcept;
   // An Apache child: its mapping becomes read-only (only the parent writes the table).
@@ -76,6 +102,9 @@ class DaemonTable {
   std::size_t size() const { return slots_; }
   SlotRecord& slot(std::size_t i) { return records()[i]; }
   const SlotRecord& slot(std::size_t i) const { return records()[i]; }
+  std::size_t groups() const { return groups_; }
+  TemplateRecord& template_of(std::size_t group) { return templates()[group]; }
+  const TemplateRecord& template_of(std::size_t group) const { return templates()[group]; }
 
  private:
   DaemonTable() = default;
@@ -83,7 +112,10 @@ class DaemonTable {
   SlotRecord* records() const {
     return reinterpret_cast<SlotRecord*>(const_cast<DaemonTable*>(this) + 1);
   }
+  // Then the groups' template records.
+  TemplateRecord* templates() const { return reinterpret_cast<TemplateRecord*>(records() + slots_); }
   std::size_t slots_ = 0;
+  std::size_t groups_ = 0;
   std::size_t bytes_ = 0;
 };
 

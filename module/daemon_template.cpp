@@ -27,6 +27,14 @@ constexpr int kLaunchTimeoutMs = 5000;  // a fork and a reply: milliseconds
 // A template that dies sooner than this after starting waits 1, 2, 4 ... 30 s to be replaced.
 constexpr apr_interval_time_t kQuickDeath = apr_time_from_sec(10);
 constexpr unsigned kMaxBackoffSeconds = 30;
+// A template not ready this long after its launch is stopped and another started; each
+// one stopped so in a row doubles the next one's time (an import that is merely slow ends
+// up fitting), up to 16 times this.
+constexpr apr_interval_time_t kReadyLimit = apr_time_from_sec(30);
+constexpr unsigned kMaxReadyDoublings = 4;
+// How often the parent reads a ready template's memory for the status page (it changes
+// little once it forks: its own at-fork work, a collection).
+constexpr apr_interval_time_t kSampleEvery = apr_time_from_sec(5);
 
 bool mpm_stopping() {
   int state = AP_MPMQ_RUNNING;
@@ -48,8 +56,9 @@ void template_event(int reason, void* data, int status) {
 }  // namespace
 
 bool GroupTemplate::start(server_rec* s, apr_pool_t* pconf, const spawn::LaunchRequest& launch,
-                          LaunchDescriptors fds) {
+                          LaunchDescriptors fds, bool preload) {
   s_ = s;
+  preload_ = preload;
   pconf_ = pconf;
   group_ = launch.group;
   // Kept for the template's replacements, so registered: a spawner started again (forked
@@ -64,7 +73,8 @@ bool GroupTemplate::start(server_rec* s, apr_pool_t* pconf, const spawn::LaunchR
 
 void GroupTemplate::monitor(apr_time_t now) {
   if (pid_ > 0) {
-    take_ready(0);
+    if (!take_ready(0)) stop_if_stuck(now);
+    else if (now - sampled_at_ >= kSampleEvery) publish(true);
   } else if (restart_at_ && now >= restart_at_) {
     start_process(true);
   }
@@ -110,6 +120,7 @@ bool GroupTemplate::start_process(bool again) {
   proc_.pid = pid;
   apr_proc_other_child_register(&proc_, template_event, this, nullptr, pconf_);
   registered_ = true;
+  publish(false);
   return true;
 }
 
@@ -138,24 +149,59 @@ bool GroupTemplate::take_ready(int timeout_ms) {
     return false;
   }
   ready_ = true;
+  stuck_ = 0;
   ready_at_ = apr_time_now();
+  const MemoryRollup memory = publish(true);
+  constexpr double kMiB = 1024.0 * 1024.0;
   ap_log_error(APLOG_MARK, APLOG_INFO, 0, s_,
                "GANTRY0660: daemon group '%s': template process (pid %ld) ready %.0f ms after its"
-               " launch; the group's processes are forked from it",
-               group_.c_str(), static_cast<long>(pid_),
-               static_cast<double>(ready_at_ - started_) / 1000.0);
+               " launch, RSS %.1f MiB, PSS %.1f MiB, USS %.1f MiB; the group's processes are forked"
+               " from it",
+               group_.c_str(), static_cast<long>(pid_), static_cast<double>(ready_at_ - started_) / 1000.0,
+               static_cast<double>(memory.rss) / kMiB, static_cast<double>(memory.pss) / kMiB,
+               static_cast<double>(memory.uss) / kMiB);
   return true;
 }
 
-bool GroupTemplate::wait_ready(apr_interval_time_t timeout) {
-  const bool ok = take_ready(static_cast<int>(apr_time_as_msec(timeout)));
+bool GroupTemplate::wait_ready(apr_time_t deadline) {
+  const apr_interval_time_t left = std::max<apr_interval_time_t>(0, deadline - apr_time_now());
+  const bool ok = take_ready(static_cast<int>(apr_time_as_msec(left)));
   if (!ok && fd_)
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
-                 "GANTRY0662: the template of daemon group '%s' (pid %ld) is not ready after %ld s"
-                 " (its Python start, or preload=On's imports, take that long); the first"
-                 " processes start through the spawner",
-                 group_.c_str(), static_cast<long>(pid_), static_cast<long>(apr_time_sec(timeout)));
+                 "GANTRY0662: the template of daemon group '%s' (pid %ld) is not ready %.0f s after"
+                 " its launch (its Python start%s takes that long, or is stuck); the first processes"
+                 " start through the spawner, and it is stopped and started again if it is not"
+                 " ready %ld s after its launch (GANTRY0670)",
+                 group_.c_str(), static_cast<long>(pid_),
+                 static_cast<double>(apr_time_now() - started_) / APR_USEC_PER_SEC,
+                 preload_ ? ", or preload=On's imports," : "", static_cast<long>(apr_time_sec(ready_limit())));
   return ok;
+}
+
+apr_interval_time_t GroupTemplate::ready_limit() const { return kReadyLimit << std::min(stuck_, kMaxReadyDoublings); }
+
+void GroupTemplate::stop_if_stuck(apr_time_t now) {
+  if (ready_ || !fd_ || now - started_ < ready_limit()) return;
+  std::string scripts;
+  if (preload_)
+    for (const auto& p : launch_.preload)
+      if (p.application_group.empty()) scripts += (scripts.empty() ? "" : ", ") + p.script;
+  // Stopped, not kept: a template stuck at import (a network call without a timeout, a
+  // lock, input) never gets ready, and a new one may, once what it waits for is back.
+  ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
+               "GANTRY0670: the template of daemon group '%s' (pid %ld) is not ready %ld s after its"
+               " launch: its Python start%s%s did not finish; stopping it and starting another"
+               " (allowed %ld s); the group's processes start through the spawner meanwhile, each"
+               " on its own. Find what it waits for (a network call without a timeout, a lock,"
+               " input) with `py-spy dump --pid %ld`, or check python-home= and python-path= of"
+               " WSGIDaemonProcess %s",
+               group_.c_str(), static_cast<long>(pid_), static_cast<long>(apr_time_sec(now - started_)),
+               scripts.empty() ? "" : " or the import of its preload=On scripts (",
+               scripts.empty() ? "" : (scripts + ")").c_str(),
+               static_cast<long>(apr_time_sec(kReadyLimit << std::min(stuck_ + 1, kMaxReadyDoublings))),
+               static_cast<long>(pid_), group_.c_str());
+  ++stuck_;
+  kill(pid_, SIGKILL);  // its death (GANTRY0661) starts the next one
 }
 
 bool GroupTemplate::usable() { return pid_ > 0 && fd_ && take_ready(0); }
@@ -187,6 +233,22 @@ void GroupTemplate::forget() {
   fd_.reset();
   pid_ = 0;
   ready_ = false;
+  publish(false);
+}
+
+MemoryRollup GroupTemplate::publish(bool sample) {
+  TemplateSnapshot snap;
+  snap.pid = pid_;
+  snap.ready = ready_;
+  snap.started_us = started_;
+  if (sample && pid_ > 0) {
+    // The parent is root: it may read a template running as any user. One walk of its
+    // memory map, every few seconds, in the parent's monitor.
+    snap.memory = read_smaps_rollup(pid_);
+    snap.sampled_us = sampled_at_ = apr_time_now();
+  }
+  if (record_) record_->write(snap);
+  return snap.memory;
 }
 
 void GroupTemplate::replace() {

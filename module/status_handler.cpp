@@ -68,6 +68,24 @@ bool is_our_daemon(pid_t pid, pid_t apache_parent) {
   return state != 'Z' && ppid == static_cast<long>(apache_parent);
 }
 
+// The group's template as the parent last published it (the parent reads its memory: an
+// Apache child may not read a process of another user), if it still runs.
+std::optional<status::Template> read_template(const DaemonGeneration& generation, const DaemonGroupRuntime& g,
+                                              std::int64_t now_us) {
+  const std::size_t index = static_cast<std::size_t>(&g - generation.groups.data());
+  if (!generation.table || index >= generation.table->groups()) return std::nullopt;
+  const TemplateSnapshot snap = generation.table->template_of(index).read();
+  if (!is_our_daemon(snap.pid, generation.parent_pid)) return std::nullopt;
+  status::Template t;
+  t.pid = snap.pid;
+  t.state = snap.ready ? "ready" : "starting";
+  t.uptime_seconds = static_cast<double>(now_us - snap.started_us) / 1e6;
+  t.rss = snap.memory.rss;
+  t.pss = snap.memory.pss;
+  t.uss = snap.memory.uss;
+  return t;
+}
+
 status::Group read_group(const DaemonGeneration& generation, const DaemonGroupRuntime& g,
                          const std::optional<std::map<std::uint64_t, UnixBacklog>>& backlogs,
                          std::vector<status::GrowthRow>& growth, std::int64_t now_us) {
@@ -83,6 +101,7 @@ status::Group read_group(const DaemonGeneration& generation, const DaemonGroupRu
       group.queue.backlog_limit = it->second.limit;
     }
   }
+  group.template_process = read_template(generation, g, now_us);
   for (unsigned i = 0; i < g.processes; ++i) {
     const std::size_t slot = g.first_slot + i;
     SlotSnapshot snap;

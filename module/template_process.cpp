@@ -5,6 +5,7 @@
 #include <http_main.h>
 
 #include <dirent.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "daemon_process.hpp"
+#include "gantry/scoreboard_writer.hpp"
 #include "launch_gate.hpp"
 #include "launch_receiver.hpp"
 #include "process_clone.hpp"
@@ -109,15 +111,24 @@ void serve_one(const TemplateSetup& t, pid_t parent, std::vector<char>& buffer, 
     page = map_launch_page(got.request, got.take(got.fds.handover));  // closes it
     got.fds.handover = -1;
   }
+  // Its status scoreboard too: each process writes its own board only (issue 12), and the
+  // template keeps no writable descriptor of one while application code can run here.
+  scoreboard::BoardWriter* board = nullptr;
+  if (got.fds.scoreboard >= 0) {
+    const ScopedFd board_fd = got.take(got.fds.scoreboard);  // closed once mapped
+    board = scoreboard::BoardWriter::attach(board_fd.get());
+    got.fds.scoreboard = -1;
+  }
   LaunchGate gate;
   const pid_t self = getpid();
   const pid_t pid = t.api.fork_process(&clone_for_python, nullptr);
   if (pid == 0) {
     close(t.control);  // the template's socket, a plain int it holds for life: not the child's
     gate.pass();
-    run_forked_daemon(got.request, got.fds, page, t.entry, t.preload, self);  // never returns
+    run_forked_daemon(got.request, got.fds, page, board, t.entry, t.preload, self);  // never returns
   }
   if (page) munmap(page, SlotPages::stride());
+  scoreboard::BoardWriter::detach(board);
   const int error = pid < 0 ? errno : 0;
   send_launch_reply(t.control, pid > 0 ? spawn::SpawnStatus::started : spawn::SpawnStatus::clone_failed,
                     pid > 0 ? pid : 0, error);
@@ -145,6 +156,10 @@ void serve_template(const TemplateSetup& t) noexcept {
     // frozen, the collector in each process does not touch - and so copy - their pages.
     if (t.preload) preload_scripts(t);
     else t.api.freeze_heap();
+    // What start-up and the imports freed goes back to the kernel now: pages that would
+    // otherwise stay in the template, shared with every process and copied by whichever
+    // reuses them first (bench/results/template.md has the figures).
+    malloc_trim(0);
     std::vector<char> buffer(spawn::kMaxLaunch + 1);
     send_launch_reply(t.control, spawn::SpawnStatus::ready, getpid(), 0);
     bool warned = false;

@@ -5,7 +5,8 @@
 # load-test tools, Django and Flask (the conf-examples run real projects), headless
 # Chromium and prometheus_client's parser (the status page's tests), and what the packaging
 # tests use (mmdebstrap, podman, haproxy), and clang with its sanitizer/libFuzzer runtimes
-# (scripts/fuzz.sh; the ASan build of scripts/sanitize.sh uses g++'s libasan). Idempotent:
+# (scripts/fuzz.sh; the ASan build of scripts/sanitize.sh uses g++'s libasan), and gdb (the
+# test harness reads the core of a child that crashed at stop). Idempotent:
 # when every package is already installed it touches nothing. Runs unattended (CI=true, no
 # stdin).
 set -euo pipefail
@@ -28,6 +29,7 @@ PACKAGES=(
   dpkg-dev mmdebstrap podman runc haproxy iproute2
   clang libclang-rt-14-dev       # libFuzzer + ASan/UBSan runtimes for scripts/fuzz.sh
   binutils                       # readelf: the harness spots an ASan-built module
+  gdb                            # the harness reads a crashed child's core (httpd_stop_race.py)
 )
 
 missing=()

@@ -19,6 +19,9 @@ class BoardWriter {
   // Maps the board behind `fd` (which stays the caller's) read-write; nullptr if `fd` is
   // not a board. Never unmapped: the process ends with it.
   static BoardWriter* attach(int fd) noexcept;
+  // In a process that attached a board for another one (a group's template, for the
+  // process it just forked, which keeps its copy): unmaps it here and frees the writer.
+  static void detach(BoardWriter* writer) noexcept;
   // Only tests free a writer (a daemon keeps its one for life): forgets this thread's
   // claimed record, so a writer later allocated at the same address claims its own.
   ~BoardWriter();
@@ -51,10 +54,12 @@ class BoardWriter {
   std::size_t thread_capacity() const { return threads_; }
 
  private:
-  BoardWriter(ProcessBoard* board, std::size_t threads) : board_(board), threads_(threads) {}
+  BoardWriter(ProcessBoard* board, std::size_t bytes, std::size_t threads)
+      : board_(board), bytes_(bytes), threads_(threads) {}
   ThreadScore* this_thread() noexcept;  // the calling thread's score; null when all taken
 
   ProcessBoard* board_;
+  std::size_t bytes_;  // of the mapping
   std::size_t threads_;
   std::atomic<std::size_t> claimed_{0};
   std::mutex mutex_;  // the multi-field records (samples, growth): one writer at a time

@@ -47,12 +47,22 @@ struct Queue {
   double wait_seconds_max = 0;           // the longest, among the live processes
 };
 
+// The group's template (docs/template.md): the process its daemon processes are forked
+// from, with what it holds itself - the memory its children share with it.
+struct Template {
+  pid_t pid = 0;
+  std::string state;  // starting (Python, preload=On's imports), ready
+  double uptime_seconds = 0;
+  std::uint64_t rss = 0, pss = 0, uss = 0;  // bytes (0: not sampled yet)
+};
+
 struct Group {
   std::string name;
   unsigned processes_configured = 0;
   unsigned threads = 0;
   std::vector<Process> processes;
   Queue queue;
+  std::optional<Template> template_process;  // none running (chroot=, died, being replaced)
   // Since the server generation started.
   std::uint64_t requests = 0;
   std::array<std::uint64_t, scoreboard::kFailures> failed{};      // by scoreboard::Failure

@@ -36,6 +36,17 @@ def kib(pid: int, key: str) -> int:
     return int(status(pid)[key].split()[0])
 
 
+def smaps_rollup(pid: int) -> dict[str, int]:
+    """/proc/PID/smaps_rollup's figures in KiB ('Rss', 'Pss', 'Shared_Clean'...)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                out[key] = int(value.split()[0])
+    return out
+
+
 def maps(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/maps").read_text()

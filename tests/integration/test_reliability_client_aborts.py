@@ -82,8 +82,20 @@ def wait_back_to(counts_now, baseline, what, timeout=harness.REQUEST_TIMEOUT):
         over = {pid: (baseline[pid], n) for pid, n in now.items() if n > baseline[pid]}
         if not over:
             return
-        assert time.monotonic() < deadline, f"{what} not back to baseline: {over}"
+        assert time.monotonic() < deadline, f"{what} not back to baseline: {over} " + \
+            "; ".join(f"{pid} ({daemon_procs.cmdline(pid)}): {what_is_open(pid)}" for pid in over)
         time.sleep(0.05)
+
+
+def what_is_open(pid: int) -> list[str]:
+    """What a process's descriptors point at, for the message of a failed check."""
+    names = []
+    for fd in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
+        try:
+            names.append(f"{fd}={os.readlink(f'/proc/{pid}/fd/{fd}')}")
+        except OSError:
+            pass
+    return names
 
 
 @pytest.mark.log_ids(*harness.ids("client_gone"), "GANTRY0078")

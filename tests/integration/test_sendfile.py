@@ -7,14 +7,12 @@ the requests run. mod_wsgi 4.9.4 makes the same calls embedded; in daemon mode i
 file through its socket (never sendfile), where Gantry passes the descriptor to the Apache
 child, so On means sendfile there too (gantry_only_in_daemon)."""
 import os
-import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 import harness
+import syscall_trace
 
 CONFIG = """
 WSGIScriptAlias /on @APPS@/response.wsgi
@@ -39,39 +37,15 @@ def big_file(apache):
     return path
 
 
-def traced(pids) -> bool:
-    """Every thread of every pid has a tracer."""
-    for pid in pids:
-        for status in Path(f"/proc/{pid}/task").glob("*/status"):
-            try:
-                text = status.read_text()
-            except OSError:
-                continue
-            if "TracerPid:\t0\n" in text:
-                return False
-    return True
-
-
 def sendfile_calls(apache, url: str, requests: int = 3) -> int:
     """sendfile() calls made by all of the Apache's processes while `url` is fetched."""
     apache.get("/default/file-wrapper?path=/dev/null")  # every process up and serving
     pids = sorted(harness._children_of(apache.pid))
     out = apache.root / f"strace-{time.monotonic_ns()}.out"
-    tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(out)]
-                              + [arg for pid in pids for arg in ("-p", str(pid))],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while not traced(pids):
-            assert tracer.poll() is None, tracer.stderr.read()
-            assert time.monotonic() < deadline, "strace did not attach within 10 s"
-            time.sleep(0.02)
+    with syscall_trace.tracing(pids, "sendfile", out):
         for _ in range(requests):
             r = apache.get(url, conn=None)
             assert r.status == 200 and r.body == DATA, (r.status, len(r.body))
-    finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(timeout=10)
     return out.read_text().count("sendfile(") if out.exists() else 0
 
 

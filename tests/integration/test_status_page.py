@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import daemon_procs
 import harness
 
 pytestmark = pytest.mark.gantry_only  # the handler, its formats and the scoreboard are Gantry's
@@ -93,6 +94,31 @@ def test_every_group_is_listed_with_its_configuration(apache):
         assert proc["pid"] > 0 and proc["uptime_seconds"] >= 0
         assert proc["rss_bytes"] > 0 or proc["requests_served"] == 0
     assert group_of(page, "narrow")["queue"]["backlog_limit"] > 0
+
+
+def test_each_groups_template_is_shown_with_its_own_memory(apache):
+    # Every group has a template (docs/template.md) its processes are forked from: the page
+    # shows its pid and state, and its RSS, PSS and USS - what the processes share with it.
+    page = wait_for("every template ready", lambda: (
+        p := status(apache), all(g["template"] and g["template"]["state"] == "ready" for g in p["groups"]) and p)[1])
+    for g in page["groups"]:
+        t = g["template"]
+        assert daemon_procs.cmdline(t["pid"]) == f"(wsgi:{g['name']}) template", (g["name"], t)
+        assert daemon_procs.status(t["pid"])["PPid"] == str(apache.pid)
+        # Figures as the kernel gives them (the parent samples every 5 s; they hardly move).
+        kib = daemon_procs.smaps_rollup(t["pid"])
+        assert 0 < t["uss_bytes"] <= t["pss_bytes"] <= t["rss_bytes"], t
+        assert abs(t["rss_bytes"] / 1024 - kib["Rss"]) < 0.5 * kib["Rss"], (t, kib)
+        assert t["uptime_seconds"] >= 0
+        # Its processes share most of it: each one's PSS is well below its RSS.
+        for proc in g["processes"]:
+            assert proc["state"] != "serving" or proc["pss_bytes"] == 0 or proc["pss_bytes"] < proc["rss_bytes"]
+    # The same figures in the other formats.
+    prom = apache.get("/gantry-status?prometheus").text
+    web = group_of(page, "web")["template"]
+    assert f'gantry_template_unique_memory_bytes{{group="web",pid="{web["pid"]}"}}' in prom
+    html_page = apache.get("/gantry-status").text
+    assert f'<p class="template" data-pid="{web["pid"]}">' in html_page
 
 
 def test_requests_are_counted_per_process_and_group(apache):

@@ -5,6 +5,7 @@ once (and gc.freeze()s it), and the processes serve it without importing it agai
 template is logged and replaced while the group keeps serving; recycles (maximum-requests,
 under load) and graceful restarts fail no request."""
 import os
+import re
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 import daemon_procs
 import harness
 import lifecycle_load
+import syscall_trace
 
 pytestmark = [pytest.mark.embedded_only, pytest.mark.gantry_only]  # templates are Gantry's own
 
@@ -53,16 +55,6 @@ def template_pid(apache, group, wait=10.0):
             return found[0]
         assert time.monotonic() < deadline, f"no single template for {group}: {found}"
         time.sleep(0.05)
-
-
-def rollup(pid):
-    out = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                out[key] = int(value.split()[0])
-    return out
 
 
 def serving_pids(apache, group, count, wait=15.0):
@@ -152,12 +144,24 @@ def test_apache_children_hold_none_of_the_parents_daemon_descriptors(apache):
         time.sleep(0.05)
 
 
+def test_the_template_holds_no_other_process_memory_while_application_code_runs(apache):
+    # preload=On: the application's before-fork hook runs in the template, as it forks the
+    # process that now serves (which inherited what the hook saw). By then the template has
+    # mapped that process's own slot page and status scoreboard and closed their
+    # descriptors: nothing there reaches another slot's page or another process's board.
+    got = apache.get_json("/pre")
+    assert got["import_pid"] != got["pid"]
+    held = got["fds_at_fork"]
+    assert held, got
+    assert not any("gantry-slots" in d or "gantry-status" in d for d in held), held
+
+
 def test_children_share_the_templates_pages(apache):
     for path in ("/one", "/four"):
         apache.get_json(path)
     one = serving_pids(apache, "one", 1)
     four = serving_pids(apache, "four", 4)
-    figures = {pid: rollup(pid) for pid in one + four}
+    figures = {pid: daemon_procs.smaps_rollup(pid) for pid in one + four}
     for pid, r in figures.items():
         shared = r["Shared_Clean"] + r["Shared_Dirty"]
         # Python's start-up state is the template's: most of the process is shared, and a
@@ -270,6 +274,31 @@ def test_template_crash_is_logged_and_the_group_recovers(apache):
     else:
         pytest.fail("no process forked from the new template")
     apache.wait_for_log(r"GANTRY0660: daemon group 'four': template process \(pid %d\) ready" % new, since)
+
+
+def spawner_pid(apache) -> int:
+    """The spawner the parent last logged starting (GANTRY0088)."""
+    started = re.findall(r"GANTRY0088: daemon spawner started \(pid (\d+)\)", apache.log_text())
+    assert started, "no GANTRY0088 line"
+    return int(started[-1])
+
+
+@pytest.mark.log_ids("GANTRY0661")
+def test_a_new_template_closes_each_inherited_descriptor_once(apache):
+    """The spawner's child (here a replacement template, and what it forks) closes each
+    descriptor it inherited once: a second close() of a number (EBADF when nothing reused it)
+    would close whatever took that number meanwhile."""
+    spawner = spawner_pid(apache)
+    out = apache.root / f"strace-close-{time.monotonic_ns()}.out"
+    with syscall_trace.tracing([spawner], "close", out):
+        since = apache.log_size()
+        old = template_pid(apache, "one")
+        os.kill(old, signal.SIGKILL)
+        apache.wait_for_log(r"GANTRY0660: daemon group 'one': template process \(pid \d+\) ready",
+                            since, timeout=20)
+    calls = out.read_text()
+    assert "close(" in calls, "strace saw no close() of the new template"
+    assert "EBADF" not in calls, [line for line in calls.splitlines() if "EBADF" in line]
 
 
 def test_recycling_under_load_fails_no_request(apache):

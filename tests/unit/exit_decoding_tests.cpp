@@ -10,6 +10,7 @@
 
 #include "gantry/exit_cause.hpp"
 #include "gantry/proc_stat.hpp"
+#include "gantry/smaps_rollup.hpp"
 #include "gantry/zombie_watch.hpp"
 
 using namespace gantry;
@@ -58,6 +59,23 @@ BOOST_AUTO_TEST_CASE(descriptions) {
   BOOST_TEST(decode_wait_status(101 << 8).describe() ==
              "exited with status 101 (recycled: maximum-requests reached)");
   BOOST_TEST(signal_name(SIGSEGV) == "SIGSEGV");
+}
+
+BOOST_AUTO_TEST_CASE(smaps_rollup_gives_rss_pss_and_uss) {
+  const char* text =
+      "55d0c0de0000-7ffd1234000 ---p 00000000 00:00 0                          [rollup]\n"
+      "Rss:               13712 kB\nPss:                2761 kB\nPss_Anon:           1100 kB\n"
+      "Shared_Clean:       9000 kB\nShared_Dirty:       3200 kB\nPrivate_Clean:        12 kB\n"
+      "Private_Dirty:      1500 kB\nSwapPss:               0 kB\n";
+  const MemoryRollup m = parse_smaps_rollup(text);
+  BOOST_TEST(m.rss == 13712u * 1024);
+  BOOST_TEST(m.pss == 2761u * 1024);  // not Pss_Anon
+  BOOST_TEST(m.uss == (12u + 1500u) * 1024);
+  BOOST_TEST(parse_smaps_rollup("garbage").rss == 0u);
+  const MemoryRollup self = read_smaps_rollup(0);
+  BOOST_TEST(self.rss > 0u);
+  BOOST_TEST(self.uss <= self.rss);
+  BOOST_TEST(read_smaps_rollup(0x3ffffff0).rss == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(proc_stat_fields_by_number) {

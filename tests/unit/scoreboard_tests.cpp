@@ -247,6 +247,27 @@ BOOST_AUTO_TEST_CASE(html_escapes_everything_it_shows_and_loads_nothing) {
   BOOST_TEST(html.find("data-pid=\"321\"") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(every_rendering_shows_the_templates_own_memory) {
+  st::StatusPage page = sample_page();
+  BOOST_TEST(st::render_json(page).find("\"template\":null") != std::string::npos);
+  BOOST_TEST(st::render_html(page).find("class=\"template none\"") != std::string::npos);
+  BOOST_TEST(st::render_prometheus(page).find("gantry_template_resident_memory_bytes{") == std::string::npos);
+  page.groups[0].template_process = st::Template{654, "ready", 12.5, 13 << 20, 3 << 20, 1 << 20};
+  const std::string json = st::render_json(page);
+  BOOST_TEST(json.find("\"template\":{\"pid\":654,\"state\":\"ready\",\"uptime_seconds\":12.500,"
+                       "\"rss_bytes\":13631488,\"pss_bytes\":3145728,\"uss_bytes\":1048576}") != std::string::npos);
+  const std::string text = st::render_prometheus(page);
+  BOOST_TEST(text.find("gantry_template_resident_memory_bytes{group=\"we\\\"b\",pid=\"654\"} 13631488\n") !=
+             std::string::npos);
+  BOOST_TEST(text.find("gantry_template_proportional_memory_bytes{group=\"we\\\"b\",pid=\"654\"} 3145728\n") !=
+             std::string::npos);
+  BOOST_TEST(text.find("gantry_template_unique_memory_bytes{group=\"we\\\"b\",pid=\"654\"} 1048576\n") !=
+             std::string::npos);
+  const std::string html = st::render_html(page);
+  BOOST_TEST(html.find("<p class=\"template\" data-pid=\"654\">") != std::string::npos);
+  BOOST_TEST(html.find("class=\"pss\" data-bytes=\"3145728\"") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(no_groups_says_so) {
   st::StatusPage page;
   page.now_us = now_us();

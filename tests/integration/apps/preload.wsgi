@@ -16,13 +16,25 @@ IMPORT_PPID = os.getppid()
 AFTER_FORK = []        # pids in which os.register_at_fork(after_in_child=...) ran
 STARTED = []           # process_started events seen: (pid, template_pid, preloaded, group)
 RANDOM_AT_START = []   # random.random() right after the fork: differs between processes
+FDS_AT_FORK = []       # what the template had open when it forked this process (its
+                       # before-fork hook runs there; the child inherits the list)
 
 
 def _after_fork():
     AFTER_FORK.append(os.getpid())
 
 
-os.register_at_fork(after_in_child=_after_fork)
+def _before_fork():
+    held = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            held.append(os.readlink(f"/proc/self/fd/{name}"))
+        except OSError:
+            pass
+    FDS_AT_FORK[:] = sorted(held)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
 
 
 def _events(name, **event):
@@ -45,6 +57,7 @@ def application(environ, start_response):
         "random": RANDOM_AT_START,
         "path": sys.path,
         "threads": threading.active_count(),
+        "fds_at_fork": FDS_AT_FORK,
     }
     body = json.dumps(info).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
