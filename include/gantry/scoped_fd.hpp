@@ -10,7 +10,8 @@
 //   - records that outlive this module's code across a restart (the spawner's state in the
 //     process pool, SlotPages::Raw of retired generations): close_held() below;
 //   - descriptors held for the life of a process and never closed (the daemon's statm
-//     reader and fork_guard's inert pipe end; the spawner's and a template's control
+//     reader, fork_guard's inert pipe end, signal_relay's pipe that a signal handler
+//     writes to; the spawner's and a template's control
 //     sockets, closed by number in the processes they clone);
 //   - descriptors handed to APR (a request pool cleanup closes a file bucket's copy);
 //   - the sweeps that close what a new process inherited, by number (/proc/self/fd);
